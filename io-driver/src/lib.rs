@@ -1,0 +1,1 @@
+//! Per-worker io_uring event loop with an epoll fallback (see docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! TigerBeetle 0.17 ledger state machine on lock-free tables (see docs/ARCHITECTURE.md).

@@ -1,0 +1,7 @@
+//! Wire formats for Ringledger, as pure functions over bytes.
+//!
+//! - [`resp`]: RESP2/RESP3 request parsing and reply encoding (Redis-compatible).
+//!
+//! This crate does no I/O and knows nothing about the ledger's types: bytes in, frames out.
+
+pub mod resp;
