@@ -26,7 +26,7 @@ mod waker;
 pub use crate::core::Io;
 pub use conn::ConnId;
 pub use probe::{probe_uring, UringSupport};
-pub use sys::bind_reuseport;
+pub use sys::{bind_reuseport, raise_fd_limit};
 pub use waker::Waker;
 
 use std::net::{SocketAddr, TcpListener};

@@ -67,3 +67,26 @@ pub(crate) fn last_errno() -> i32 {
         .raw_os_error()
         .unwrap_or(libc::EIO)
 }
+
+/// Raises the soft open-files limit towards `wanted` (never above the hard limit), as Redis does
+/// for maxclients. Returns the soft limit in effect afterwards.
+pub fn raise_fd_limit(wanted: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid, live struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if (lim.rlim_cur as usize) < wanted {
+            let mut raised = lim;
+            raised.rlim_cur = (wanted as libc::rlim_t).min(lim.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    lim.rlim_cur as usize
+}

@@ -24,14 +24,14 @@ pub struct ClientEntry {
     pub id: u64,
     pub info: ConnectionInfo,
     killed: AtomicBool,
-    /// Wakes the owning worker so it notices `killed` promptly.
-    on_kill: Arc<dyn Fn() + Send + Sync>,
+    /// Tells the owning worker (from any thread) to close this client; called with its id.
+    on_kill: Arc<dyn Fn(u64) + Send + Sync>,
 }
 
 impl ClientEntry {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
-        (self.on_kill)();
+        (self.on_kill)(self.id);
     }
 }
 
@@ -80,11 +80,12 @@ impl Registry {
         }
     }
 
-    /// Registers a new connection. `on_kill` must wake the owning worker (called from any thread).
+    /// Registers a new connection. `on_kill(id)` must make the owning worker close the client
+    /// (it is called from any thread).
     pub fn register(
         &self,
         info: ConnectionInfo,
-        on_kill: Arc<dyn Fn() + Send + Sync>,
+        on_kill: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> ClientState {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(ClientEntry {

@@ -7,9 +7,12 @@
 //! - [`cache`]: the concurrent, sharded key/value store with expiry and eviction.
 //! - [`client`]: per-connection client state and the registry behind CLIENT LIST/KILL.
 //! - [`stats`]: per-worker counters, published off the hot path, summed by INFO.
+//! - [`config`]: the TOML configuration; [`runtime`]: workers, connections, start-up, shutdown.
 
 pub mod cache;
 pub mod client;
 pub mod commands;
+pub mod config;
+pub mod runtime;
 pub mod state;
 pub mod stats;

@@ -3,6 +3,7 @@
 
 use crate::{cache, client, stats};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 /// The config values the shared state is built from (the runtime fills this from the TOML config;
 /// keeping it a plain struct keeps `state` independent of the config file format).
@@ -26,8 +27,6 @@ pub struct StateOptions {
     pub tcp_port: u16,
     /// Absolute path of the config file (INFO server `config_file`).
     pub config_file: String,
-    /// Which I/O engine the workers run ("io_uring" or "epoll"), for INFO.
-    pub engine: String,
 }
 
 /// Shared, concurrent server state.
@@ -41,6 +40,8 @@ pub struct ServerState {
     pub started: std::time::Instant,
     /// 40 hex characters, as Redis's `run_id`.
     pub run_id: String,
+    /// Which I/O engine the workers run ("io_uring" or "epoll"), known once they started.
+    engine: OnceLock<&'static str>,
 }
 
 impl ServerState {
@@ -54,8 +55,18 @@ impl ServerState {
             shutdown_requested: AtomicBool::new(false),
             started: std::time::Instant::now(),
             run_id: stats::random_run_id(),
+            engine: OnceLock::new(),
             options,
         })
+    }
+
+    pub fn set_engine(&self, name: &'static str) {
+        let _ = self.engine.set(name);
+    }
+
+    /// "io_uring", "epoll", or "" before the workers started.
+    pub fn engine(&self) -> &'static str {
+        self.engine.get().copied().unwrap_or("")
     }
 
     pub fn request_shutdown(&self) {

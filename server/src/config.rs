@@ -1,0 +1,491 @@
+//! The TOML configuration: schema, defaults, validation. Unknown keys are errors that name the
+//! key; bad values are errors that name the key and the value. See docs/OPERATIONS.md.
+
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerSection>,
+    #[serde(default)]
+    pub uring: UringSection,
+    #[serde(default)]
+    pub cache: CacheSection,
+    #[serde(default)]
+    pub ledger: LedgerSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub security: SecuritySection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Worker threads; default: the number of CPUs.
+    pub workers: Option<usize>,
+    /// Pin worker i to CPU i (mod the CPU count).
+    #[serde(default = "yes")]
+    pub pin_cores: bool,
+    /// Logical databases for SELECT.
+    #[serde(default = "default_databases")]
+    pub databases: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            workers: None,
+            pin_cores: true,
+            databases: default_databases(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerProtocol {
+    Resp,
+    Binary,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSection {
+    pub protocol: ListenerProtocol,
+    pub address: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    Auto,
+    Uring,
+    Epoll,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UringSection {
+    #[serde(default = "default_engine")]
+    pub engine: EngineChoice,
+    /// Submission queue entries per worker.
+    #[serde(default = "default_entries")]
+    pub entries: u32,
+    /// Provided receive buffers per worker (power of two, <= 32768).
+    #[serde(default = "default_buffer_count")]
+    pub buffer_count: u16,
+    /// Bytes per receive buffer.
+    #[serde(default = "default_buffer_size", deserialize_with = "size")]
+    pub buffer_size: u64,
+    /// IORING_SETUP_DEFER_TASKRUN.
+    #[serde(default = "yes")]
+    pub defer_taskrun: bool,
+}
+
+impl Default for UringSection {
+    fn default() -> Self {
+        UringSection {
+            engine: default_engine(),
+            entries: default_entries(),
+            buffer_count: default_buffer_count(),
+            buffer_size: default_buffer_size(),
+            defer_taskrun: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// 0 = no limit.
+    #[serde(default, deserialize_with = "size")]
+    pub max_memory: u64,
+    #[serde(default = "default_eviction")]
+    pub eviction: String,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            max_memory: 0,
+            eviction: default_eviction(),
+        }
+    }
+}
+
+/// When the ledger's write-ahead log is synced.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    Always,
+    Interval,
+    Never,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSection {
+    /// Default: the number of workers.
+    pub partitions: Option<usize>,
+    #[serde(default = "default_max_accounts")]
+    pub max_accounts: u64,
+    #[serde(default = "default_max_transfers")]
+    pub max_transfers: u64,
+    /// Directory of the write-ahead logs and snapshots; unset = volatile ledger.
+    pub data_dir: Option<PathBuf>,
+    /// Default: "always" when data_dir is set.
+    pub fsync: Option<FsyncPolicy>,
+    /// Take a snapshot once a partition's WAL exceeds this many bytes.
+    #[serde(default = "default_snapshot_bytes", deserialize_with = "size")]
+    pub snapshot_wal_bytes: u64,
+}
+
+impl Default for LedgerSection {
+    fn default() -> Self {
+        LedgerSection {
+            partitions: None,
+            max_accounts: default_max_accounts(),
+            max_transfers: default_max_transfers(),
+            data_dir: None,
+            fsync: None,
+            snapshot_wal_bytes: default_snapshot_bytes(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+    /// Largest request: a RESP bulk argument, or a binary frame.
+    #[serde(default = "default_max_request_bytes", deserialize_with = "size")]
+    pub max_request_bytes: u64,
+    /// Seconds a client may stay idle before it is closed; 0 = never.
+    #[serde(default)]
+    pub idle_timeout: u64,
+    /// Unsent reply bytes after which a connection stops being read.
+    #[serde(default = "default_max_output_bytes", deserialize_with = "size")]
+    pub max_output_bytes: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_clients: default_max_clients(),
+            max_request_bytes: default_max_request_bytes(),
+            idle_timeout: 0,
+            max_output_bytes: default_max_output_bytes(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySection {
+    pub requirepass: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve Prometheus text at http://ADDRESS/metrics.
+    pub address: Option<SocketAddr>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_databases() -> usize {
+    16
+}
+fn default_engine() -> EngineChoice {
+    EngineChoice::Auto
+}
+fn default_entries() -> u32 {
+    1024
+}
+fn default_buffer_count() -> u16 {
+    1024
+}
+fn default_buffer_size() -> u64 {
+    16 * 1024
+}
+fn default_eviction() -> String {
+    "noeviction".into()
+}
+fn default_max_accounts() -> u64 {
+    1_000_000
+}
+fn default_max_transfers() -> u64 {
+    10_000_000
+}
+fn default_snapshot_bytes() -> u64 {
+    256 << 20
+}
+fn default_max_clients() -> usize {
+    10_000
+}
+fn default_max_request_bytes() -> u64 {
+    64 << 20
+}
+fn default_max_output_bytes() -> u64 {
+    64 << 20
+}
+
+/// Eviction policies the cache implements.
+pub const EVICTION_POLICIES: &[&str] = &[
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+/// Parses a byte size the way Redis's config does: a plain integer is bytes; suffixes `k`,
+/// `m`, `g` are powers of 1000 and `kb`, `mb`, `gb` powers of 1024, case-insensitive
+/// ("1GB" = 1073741824, "64k" = 64000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "invalid size {s:?} (units: b, k, kb, m, mb, g, gb)"
+            ))
+        }
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Int(n) => Ok(n),
+        Raw::Text(s) => parse_size(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.apply_defaults();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_defaults(&mut self) {
+        if self.listeners.is_empty() {
+            self.listeners.push(ListenerSection {
+                protocol: ListenerProtocol::Resp,
+                address: SocketAddr::from(([127, 0, 0, 1], 6379)),
+            });
+        }
+        if self.ledger.fsync.is_none() {
+            self.ledger.fsync = Some(if self.ledger.data_dir.is_some() {
+                FsyncPolicy::Always
+            } else {
+                FsyncPolicy::Never
+            });
+        }
+    }
+
+    /// Number of worker threads this config asks for.
+    pub fn workers(&self) -> usize {
+        self.server
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.ledger.partitions.unwrap_or_else(|| self.workers())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let bad = |key: &str, msg: String| Err(format!("invalid value for {key}: {msg}"));
+        if let Some(w) = self.server.workers {
+            if !(1..=1024).contains(&w) {
+                return bad("server.workers", format!("{w} (must be 1..=1024)"));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.server.databases) {
+            return bad(
+                "server.databases",
+                format!("{} (must be 1..=1000000)", self.server.databases),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for l in &self.listeners {
+            if !seen.insert(l.address) {
+                return bad("listener.address", format!("{} is listed twice", l.address));
+            }
+        }
+        if !self.uring.buffer_count.is_power_of_two() || self.uring.buffer_count > 32768 {
+            return bad(
+                "uring.buffer_count",
+                format!(
+                    "{} (must be a power of two <= 32768)",
+                    self.uring.buffer_count
+                ),
+            );
+        }
+        if !(512..=(1 << 30)).contains(&self.uring.buffer_size) {
+            return bad(
+                "uring.buffer_size",
+                format!("{} (must be 512 bytes ..= 1GB)", self.uring.buffer_size),
+            );
+        }
+        if !(8..=32768).contains(&self.uring.entries) {
+            return bad(
+                "uring.entries",
+                format!("{} (must be 8..=32768)", self.uring.entries),
+            );
+        }
+        if !EVICTION_POLICIES.contains(&self.cache.eviction.as_str()) {
+            return bad(
+                "cache.eviction",
+                format!(
+                    "{:?} (one of {})",
+                    self.cache.eviction,
+                    EVICTION_POLICIES.join(", ")
+                ),
+            );
+        }
+        if let Some(p) = self.ledger.partitions {
+            if !(1..=4096).contains(&p) {
+                return bad("ledger.partitions", format!("{p} (must be 1..=4096)"));
+            }
+        }
+        if self.ledger.max_accounts == 0 || self.ledger.max_accounts > 1 << 32 {
+            return bad(
+                "ledger.max_accounts",
+                format!("{} (must be 1..=4294967296)", self.ledger.max_accounts),
+            );
+        }
+        if self.ledger.max_transfers == 0 || self.ledger.max_transfers > 1 << 34 {
+            return bad(
+                "ledger.max_transfers",
+                format!("{} (must be 1..=17179869184)", self.ledger.max_transfers),
+            );
+        }
+        if !(1..=1_000_000).contains(&self.limits.max_clients) {
+            return bad(
+                "limits.max_clients",
+                format!("{} (must be 1..=1000000)", self.limits.max_clients),
+            );
+        }
+        let ceiling = protocol::resp::PROTO_MAX_BULK_LEN_CEILING as u64;
+        if self.limits.max_request_bytes < 1024 || self.limits.max_request_bytes > ceiling {
+            return bad(
+                "limits.max_request_bytes",
+                format!("{} (must be 1KB ..= 512MB)", self.limits.max_request_bytes),
+            );
+        }
+        if self.limits.max_output_bytes < 1024 {
+            return bad(
+                "limits.max_output_bytes",
+                format!("{} (must be at least 1KB)", self.limits.max_output_bytes),
+            );
+        }
+        if let Some(p) = &self.security.requirepass {
+            if p.is_empty() {
+                return bad(
+                    "security.requirepass",
+                    "empty password (omit the key for no password)".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_like_redis() {
+        assert_eq!(parse_size("1GB"), Ok(1 << 30));
+        assert_eq!(parse_size("1gb"), Ok(1 << 30));
+        assert_eq!(parse_size("64k"), Ok(64_000));
+        assert_eq!(parse_size("64kb"), Ok(65_536));
+        assert_eq!(parse_size("512mb"), Ok(512 << 20));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("1tb").is_err());
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("99999999999999999999gb").is_err());
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.listeners[0].address.to_string(), "127.0.0.1:6379");
+        assert_eq!(c.server.databases, 16);
+        assert_eq!(c.cache.eviction, "noeviction");
+        assert_eq!(c.ledger.fsync, Some(FsyncPolicy::Never));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::parse("[server]\nworkerz = 2\n").unwrap_err();
+        assert!(e.contains("workerz"), "{e}");
+        let e = Config::parse("[nope]\n").unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::parse("[uring]\nbuffer_count = 1000\n").unwrap_err();
+        assert!(
+            e.contains("uring.buffer_count") && e.contains("1000"),
+            "{e}"
+        );
+        let e = Config::parse("[cache]\neviction = \"lru\"\n").unwrap_err();
+        assert!(e.contains("cache.eviction"), "{e}");
+        let e = Config::parse("[cache]\nmax_memory = \"1tb\"\n").unwrap_err();
+        assert!(e.contains("1tb"), "{e}");
+        let e = Config::parse("[[listener]]\nprotocol = \"http\"\naddress = \"127.0.0.1:1\"\n")
+            .unwrap_err();
+        assert!(e.contains("http"), "{e}");
+    }
+
+    #[test]
+    fn durable_defaults_to_fsync_always() {
+        let c = Config::parse("[ledger]\ndata_dir = \"/tmp/x\"\n").unwrap();
+        assert_eq!(c.ledger.fsync, Some(FsyncPolicy::Always));
+    }
+}

@@ -1,0 +1,174 @@
+//! Start-up and shutdown: builds the shared state, binds every listener on every worker
+//! (SO_REUSEPORT), starts one pinned worker thread per core, and turns SIGINT/SIGTERM or the
+//! SHUTDOWN command into a graceful stop (stop accepting, flush replies, exit 0).
+
+mod connection;
+mod signals;
+mod worker;
+
+use crate::config::{Config, EngineChoice, ListenerProtocol};
+use crate::state::{ServerState, StateOptions};
+use io_driver::{bind_reuseport, Engine, Waker};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// Things every worker needs to reach the others.
+pub(crate) struct Runtime {
+    pub state: Arc<ServerState>,
+    /// Every worker's waker, index = worker number (set once all loops exist).
+    pub wakers: OnceLock<Vec<Waker>>,
+}
+
+impl Runtime {
+    /// Asks every worker to shut down gracefully.
+    pub fn shutdown_all(&self) {
+        self.state.request_shutdown();
+        if let Some(wakers) = self.wakers.get() {
+            for w in wakers {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// Runs the server until it is shut down. Prints `listening on <protocol> <address>` for each
+/// listener once all workers are ready.
+pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
+    if let Some(l) = config
+        .listeners
+        .iter()
+        .find(|l| l.protocol == ListenerProtocol::Binary)
+    {
+        return Err(format!(
+            "listener {}: protocol \"binary\" is not supported by this build yet (the binary ledger protocol is not wired in)",
+            l.address
+        ));
+    }
+    if let Some(addr) = config.metrics.address {
+        return Err(format!(
+            "metrics.address {addr}: the metrics endpoint is not supported by this build yet"
+        ));
+    }
+    let workers = config.workers();
+    io_driver::raise_fd_limit(config.limits.max_clients + 64 * workers);
+
+    // Worker 0's listeners are bound here, so port 0 resolves to one port that the other
+    // workers then share through SO_REUSEPORT.
+    let mut first: Vec<TcpListener> = Vec::new();
+    let mut addresses: Vec<SocketAddr> = Vec::new();
+    for l in &config.listeners {
+        let listener = bind_reuseport(l.address)
+            .map_err(|e| format!("cannot listen on {}: {e}", l.address))?;
+        addresses.push(listener.local_addr().map_err(|e| e.to_string())?);
+        first.push(listener);
+    }
+    let options = StateOptions {
+        databases: config.server.databases,
+        max_memory: config.cache.max_memory,
+        eviction: config.cache.eviction.clone(),
+        requirepass: config.security.requirepass.clone(),
+        max_clients: config.limits.max_clients,
+        idle_timeout_secs: config.limits.idle_timeout,
+        workers,
+        tcp_port: addresses.first().map_or(0, |a| a.port()),
+        config_file: std::fs::canonicalize(config_path)
+            .unwrap_or_else(|_| config_path.to_path_buf())
+            .display()
+            .to_string(),
+    };
+    let state = Arc::new(ServerState::new(options)?);
+    let runtime = Arc::new(Runtime {
+        state,
+        wakers: OnceLock::new(),
+    });
+
+    let cores = if config.server.pin_cores {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let (ready_tx, ready_rx) =
+        std::sync::mpsc::channel::<Result<(usize, Waker, &'static str), String>>();
+    let mut threads = Vec::with_capacity(workers);
+    let mut first = Some(first);
+    for index in 0..workers {
+        let listeners = match first.take() {
+            Some(l) => l,
+            None => addresses
+                .iter()
+                .map(|a| bind_reuseport(*a).map_err(|e| format!("cannot listen on {a}: {e}")))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
+        let ctx = worker::WorkerSetup {
+            index,
+            runtime: runtime.clone(),
+            config: config.clone(),
+            listeners,
+            listener_protocols: config.listeners.iter().map(|l| l.protocol).collect(),
+        };
+        let tx = ready_tx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                worker::run(ctx, tx)
+            })
+            .map_err(|e| format!("cannot start worker thread: {e}"))?;
+        threads.push(thread);
+    }
+    drop(ready_tx);
+    let mut wakers: Vec<Option<Waker>> = (0..workers).map(|_| None).collect();
+    let mut engine = "";
+    for _ in 0..workers {
+        match ready_rx.recv() {
+            Ok(Ok((index, waker, name))) => {
+                wakers[index] = Some(waker);
+                engine = name;
+            }
+            Ok(Err(e)) => {
+                runtime.shutdown_all();
+                return Err(e);
+            }
+            Err(_) => return Err("a worker exited during start-up".into()),
+        }
+    }
+    let wakers: Vec<Waker> = wakers.into_iter().flatten().collect();
+    let _ = runtime.wakers.set(wakers);
+    runtime.state.set_engine(engine);
+    signals::spawn(runtime.clone()).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    for (l, addr) in config.listeners.iter().zip(&addresses) {
+        let proto = match l.protocol {
+            ListenerProtocol::Resp => "resp",
+            ListenerProtocol::Binary => "binary",
+        };
+        println!("listening on {proto} {addr}");
+    }
+    println!("ringledger-server ready: {workers} worker(s), engine {engine}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let mut failure = None;
+    for t in threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = Some(e),
+            Err(_) => failure = Some("a worker thread panicked".to_string()),
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn engine_of(choice: EngineChoice) -> Engine {
+    match choice {
+        EngineChoice::Auto => Engine::Auto,
+        EngineChoice::Uring => Engine::Uring,
+        EngineChoice::Epoll => Engine::Epoll,
+    }
+}

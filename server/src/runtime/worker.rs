@@ -1,0 +1,321 @@
+//! A worker: one pinned thread running one event loop, serving RESP connections. Requests are
+//! parsed in place and dispatched to the commands one by one, in arrival order; replies are
+//! appended to the connection's output in the same order.
+
+use super::connection::Connection;
+use super::{engine_of, Runtime};
+use crate::client::ConnectionInfo;
+use crate::commands::{self, Ctx, Flow};
+use crate::config::{Config, ListenerProtocol};
+use crate::stats::WorkerCounters;
+use io_driver::{Accepted, ConnId, EventLoop, Handler, Io, Waker};
+use parking_lot::Mutex;
+use protocol::resp::{ParseLimits, ParseStatus};
+use smallvec::SmallVec;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often idle connections are looked for (when `idle_timeout` is set).
+const IDLE_SWEEP: Duration = Duration::from_secs(1);
+const TIMER_IDLE_SWEEP: u64 = 1;
+
+pub(crate) struct WorkerSetup {
+    pub index: usize,
+    pub runtime: Arc<Runtime>,
+    pub config: Config,
+    pub listeners: Vec<TcpListener>,
+    pub listener_protocols: Vec<ListenerProtocol>,
+}
+
+/// Client ids another thread asked this worker to close (CLIENT KILL).
+#[derive(Default)]
+struct Mailbox {
+    kills: Mutex<Vec<u64>>,
+}
+
+struct Worker {
+    index: usize,
+    runtime: Arc<Runtime>,
+    waker: Waker,
+    mailbox: Arc<Mailbox>,
+    /// Indexed by `ConnId::index()`.
+    connections: Vec<Option<(ConnId, Connection)>>,
+    counters: WorkerCounters,
+    limits: ParseLimits,
+    idle_timeout: Option<Duration>,
+    max_clients: usize,
+    idle_timer_armed: bool,
+    shutting_down: bool,
+}
+
+/// Builds the loop on this thread, reports readiness, and runs until shutdown.
+pub(crate) fn run(
+    setup: WorkerSetup,
+    ready: std::sync::mpsc::Sender<Result<(usize, Waker, &'static str), String>>,
+) -> Result<(), String> {
+    let config = &setup.config;
+    let loop_config = io_driver::Config {
+        engine: engine_of(config.uring.engine),
+        ring_entries: config.uring.entries,
+        buffer_count: config.uring.buffer_count,
+        buffer_size: config.uring.buffer_size as u32,
+        max_connections: config.limits.max_clients + 16,
+        max_output_bytes: config.limits.max_output_bytes as usize,
+        max_input_bytes: config.limits.max_request_bytes as usize + (1 << 20),
+        defer_taskrun: config.uring.defer_taskrun,
+    };
+    let (mut event_loop, fallback) = match EventLoop::new(loop_config, setup.listeners) {
+        Ok(x) => x,
+        Err(e) => {
+            let msg = format!("worker {}: {e}", setup.index);
+            let _ = ready.send(Err(msg.clone()));
+            return Err(msg);
+        }
+    };
+    if let Some(why) = fallback {
+        if setup.index == 0 {
+            eprintln!("ringledger-server: {why}");
+        }
+    }
+    debug_assert!(setup
+        .listener_protocols
+        .iter()
+        .all(|p| *p == ListenerProtocol::Resp));
+    let waker = event_loop.waker();
+    let mut worker = Worker {
+        index: setup.index,
+        runtime: setup.runtime,
+        waker: waker.clone(),
+        mailbox: Arc::new(Mailbox::default()),
+        connections: Vec::new(),
+        counters: WorkerCounters::default(),
+        limits: ParseLimits {
+            max_bulk_len: config.limits.max_request_bytes as usize,
+            ..ParseLimits::default()
+        },
+        idle_timeout: (config.limits.idle_timeout > 0)
+            .then(|| Duration::from_secs(config.limits.idle_timeout)),
+        max_clients: config.limits.max_clients,
+        idle_timer_armed: false,
+        shutting_down: false,
+    };
+    let _ = ready.send(Ok((setup.index, waker, event_loop.engine().name())));
+    let result = event_loop
+        .run(&mut worker)
+        .map_err(|e| format!("worker {}: {e}", setup.index));
+    worker.publish();
+    result
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Worker {
+    fn publish(&self) {
+        self.runtime
+            .state
+            .stats
+            .worker(self.index)
+            .publish(&self.counters);
+    }
+
+    fn begin_shutdown(&mut self, io: &mut Io<'_>) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        for conn in io.open_connections() {
+            io.close(conn);
+        }
+        io.shutdown();
+    }
+
+    fn slot(&mut self, conn: ConnId) -> Option<&mut Connection> {
+        match self.connections.get_mut(conn.index()) {
+            Some(Some((id, c))) if *id == conn => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Parses and runs every complete request at the front of `data`; returns bytes consumed.
+    fn serve(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
+        let state = self.runtime.state.clone();
+        let requirepass = state.options.requirepass.is_some();
+        let Some(Some((_, c))) = self.connections.get_mut(conn.index()) else {
+            return data.len();
+        };
+        if data.len() < c.needed {
+            return 0;
+        }
+        c.needed = 0;
+        c.last_active = Instant::now();
+        let now = now_ms();
+        let mut pos = 0;
+        let mut shutdown = false;
+        while pos < data.len() {
+            if io.backed_up(conn) {
+                break; // the rest is delivered again once the output drains
+            }
+            let auth_required = requirepass && !c.client.authenticated;
+            match c.parser.parse(&data[pos..], auth_required) {
+                Ok(ParseStatus::Complete { consumed }) => {
+                    let frame = &data[pos..pos + consumed];
+                    let args: SmallVec<[&[u8]; 8]> = c.parser.args(frame).collect();
+                    let Some(out) = io.output(conn) else {
+                        return data.len();
+                    };
+                    let before = out.len();
+                    let mut ctx = Ctx {
+                        state: &state,
+                        client: &mut c.client,
+                        out,
+                        counters: &mut self.counters,
+                        now_ms: now,
+                    };
+                    let flow = commands::dispatch(&mut ctx, &args);
+                    let written = ctx.out.len().saturating_sub(before);
+                    self.counters.net_output_bytes += written as u64;
+                    pos += consumed;
+                    match flow {
+                        Flow::Continue => {}
+                        Flow::Close => {
+                            io.close(conn);
+                            return data.len();
+                        }
+                        Flow::Shutdown => {
+                            shutdown = true;
+                            break;
+                        }
+                    }
+                }
+                Ok(ParseStatus::Skip { consumed }) => pos += consumed,
+                Ok(ParseStatus::Incomplete { needed }) => {
+                    c.needed = needed;
+                    break;
+                }
+                Err(e) => {
+                    if let Some(out) = io.output(conn) {
+                        protocol::resp::Reply::new(out, c.client.resp()).error(&e.message());
+                    }
+                    self.counters.error_replies += 1;
+                    io.close(conn);
+                    return data.len();
+                }
+            }
+        }
+        self.counters.net_input_bytes += pos as u64;
+        if shutdown {
+            self.runtime.shutdown_all();
+        }
+        pos
+    }
+}
+
+impl Handler for Worker {
+    fn on_accept(&mut self, io: &mut Io<'_>, conn: ConnId, accepted: &Accepted) {
+        self.counters.connections_received += 1;
+        let state = &self.runtime.state;
+        if state.clients.len() >= self.max_clients {
+            self.counters.rejected_connections += 1;
+            if let Some(out) = io.output(conn) {
+                out.extend_from_slice(b"-ERR max number of clients reached\r\n");
+            }
+            io.close(conn);
+            return;
+        }
+        let mailbox = self.mailbox.clone();
+        let waker = self.waker.clone();
+        let info = ConnectionInfo {
+            peer: accepted.peer,
+            local: accepted.local,
+            fd: accepted.fd,
+            worker: self.index,
+        };
+        let client = state.clients.register(
+            info,
+            Arc::new(move |client_id| {
+                mailbox.kills.lock().push(client_id);
+                waker.wake();
+            }),
+        );
+        if self.connections.len() <= conn.index() {
+            self.connections.resize_with(conn.index() + 1, || None);
+        }
+        self.connections[conn.index()] = Some((conn, Connection::new(client, self.limits)));
+        self.counters.connected_clients += 1;
+        if self.idle_timeout.is_some() && !self.idle_timer_armed {
+            self.idle_timer_armed = true;
+            io.set_timer(Instant::now() + IDLE_SWEEP, TIMER_IDLE_SWEEP);
+        }
+    }
+
+    fn on_data(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
+        if self.slot(conn).is_none() {
+            return data.len();
+        }
+        self.serve(io, conn, data)
+    }
+
+    fn on_close(&mut self, _io: &mut Io<'_>, conn: ConnId) {
+        if let Some(slot) = self.connections.get_mut(conn.index()) {
+            if let Some((id, c)) = slot.take() {
+                if id == conn {
+                    self.runtime.state.clients.unregister(&c.client);
+                    self.counters.connected_clients -= 1;
+                } else {
+                    *slot = Some((id, c));
+                }
+            }
+        }
+    }
+
+    fn on_wake(&mut self, io: &mut Io<'_>) {
+        let kills = std::mem::take(&mut *self.mailbox.kills.lock());
+        for client_id in kills {
+            let target = self
+                .connections
+                .iter()
+                .flatten()
+                .find(|(_, c)| c.client.id() == client_id)
+                .map(|(id, _)| *id);
+            if let Some(id) = target {
+                io.close(id);
+            }
+        }
+        if self.runtime.state.shutdown_requested() {
+            self.begin_shutdown(io);
+        }
+    }
+
+    fn on_timer(&mut self, io: &mut Io<'_>, token: u64) {
+        if token != TIMER_IDLE_SWEEP {
+            return;
+        }
+        let Some(timeout) = self.idle_timeout else {
+            return;
+        };
+        let now = Instant::now();
+        let idle: Vec<ConnId> = self
+            .connections
+            .iter()
+            .flatten()
+            .filter(|(_, c)| now.duration_since(c.last_active) > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in idle {
+            io.close(id);
+        }
+        self.idle_timer_armed = self.counters.connected_clients > 0;
+        if self.idle_timer_armed {
+            io.set_timer(now + IDLE_SWEEP, TIMER_IDLE_SWEEP);
+        }
+    }
+
+    fn on_turn_end(&mut self, _io: &mut Io<'_>) {
+        self.publish();
+    }
+}
