@@ -87,6 +87,7 @@ impl EpollLoop {
     }
 
     pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        handler.on_start(&mut self.core.io());
         loop {
             let n = self.wait()?;
             for i in 0..n {

@@ -135,6 +135,8 @@ pub struct Accepted {
 
 /// The worker's side of the loop. Callbacks run on the loop's thread, one at a time.
 pub trait Handler {
+    /// Called once on the loop's thread before it waits for the first event (set timers here).
+    fn on_start(&mut self, _io: &mut Io<'_>) {}
     /// A new connection. Reject it with [`Io::close`] (after writing a reply) if need be.
     fn on_accept(&mut self, io: &mut Io<'_>, conn: ConnId, accepted: &Accepted);
     /// Bytes arrived (after any unconsumed leftover). Return how many were consumed; the rest

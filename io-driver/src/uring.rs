@@ -93,6 +93,7 @@ impl UringLoop {
     }
 
     pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        handler.on_start(&mut self.core.io());
         loop {
             self.arm_accepts()?;
             if !self.wake_armed {

@@ -1,6 +1,11 @@
 //! Per-connection client state, and the registry of all clients (CLIENT LIST / KILL / INFO
 //! clients). The runtime registers a client when it accepts a connection and unregisters it when
 //! the connection closes.
+//!
+//! What other workers may read (CLIENT LIST runs on any worker) lives in the shared
+//! [`ClientEntry`]: rarely-changing fields behind a small mutex, and the last command and its
+//! time packed in one atomic the owning worker stores after each command (no other thread
+//! writes it, so the store is uncontended).
 
 use parking_lot::Mutex;
 use protocol::resp::RespVersion;
@@ -19,19 +24,50 @@ pub struct ConnectionInfo {
     pub worker: usize,
 }
 
-/// The part of a client visible to other workers (CLIENT LIST, CLIENT KILL).
+/// Client fields that change rarely (SETNAME, SELECT, HELLO, SETINFO).
+#[derive(Clone, Debug, Default)]
+pub struct ClientDetails {
+    pub name: Vec<u8>,
+    pub lib_name: Vec<u8>,
+    pub lib_ver: Vec<u8>,
+    pub db: usize,
+    pub resp: u8,
+}
+
+/// The part of a client visible to other workers.
 pub struct ClientEntry {
     pub id: u64,
     pub info: ConnectionInfo,
+    pub created_ms: u64,
+    details: Mutex<ClientDetails>,
+    /// Last command id (high 16 bits) and its time in Unix ms (low 48 bits).
+    activity: AtomicU64,
     killed: AtomicBool,
     /// Tells the owning worker (from any thread) to close this client; called with its id.
     on_kill: Arc<dyn Fn(u64) + Send + Sync>,
 }
 
+const NO_COMMAND: u64 = 0xFFFF;
+
 impl ClientEntry {
     pub fn kill(&self) {
-        self.killed.store(true, Ordering::Release);
-        (self.on_kill)(self.id);
+        if !self.killed.swap(true, Ordering::AcqRel) {
+            (self.on_kill)(self.id);
+        }
+    }
+
+    pub fn details(&self) -> ClientDetails {
+        self.details.lock().clone()
+    }
+
+    /// The id of the last command (see `commands::lookup`'s ids) and when it ran.
+    pub fn activity(&self) -> (Option<u16>, u64) {
+        let v = self.activity.load(Ordering::Relaxed);
+        let cmd = v >> 48;
+        (
+            (cmd != NO_COMMAND).then_some(cmd as u16),
+            v & ((1 << 48) - 1),
+        )
     }
 }
 
@@ -42,18 +78,53 @@ pub struct ClientState {
     /// SELECTed database.
     pub db: usize,
     pub authenticated: bool,
+    pub name: Vec<u8>,
 }
 
 impl ClientState {
     pub fn id(&self) -> u64 {
         self.entry.id
     }
+
+    pub fn entry(&self) -> &Arc<ClientEntry> {
+        &self.entry
+    }
+
     pub fn resp(&self) -> RespVersion {
         self.resp
     }
+
     pub fn set_resp(&mut self, v: RespVersion) {
         self.resp = v;
+        self.entry.details.lock().resp = if v == RespVersion::V3 { 3 } else { 2 };
     }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.entry.details.lock().db = db;
+    }
+
+    pub fn set_name(&mut self, name: &[u8]) {
+        self.name = name.to_vec();
+        self.entry.details.lock().name = name.to_vec();
+    }
+
+    pub fn set_lib(&mut self, name: Option<&[u8]>, version: Option<&[u8]>) {
+        let mut d = self.entry.details.lock();
+        if let Some(n) = name {
+            d.lib_name = n.to_vec();
+        }
+        if let Some(v) = version {
+            d.lib_ver = v.to_vec();
+        }
+    }
+
+    /// Records the command about to run (CLIENT LIST `cmd=` and `idle=`).
+    pub fn note_command(&self, command_id: u16, now_ms: u64) {
+        let packed = (u64::from(command_id) << 48) | (now_ms & ((1 << 48) - 1));
+        self.entry.activity.store(packed, Ordering::Relaxed);
+    }
+
     /// True once CLIENT KILL (from any worker) has targeted this client.
     pub fn is_killed(&self) -> bool {
         self.entry.killed.load(Ordering::Acquire)
@@ -88,9 +159,16 @@ impl Registry {
         on_kill: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> ClientState {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let now = now_ms();
         let entry = Arc::new(ClientEntry {
             id,
             info,
+            created_ms: now,
+            details: Mutex::new(ClientDetails {
+                resp: 2,
+                ..ClientDetails::default()
+            }),
+            activity: AtomicU64::new((NO_COMMAND << 48) | (now & ((1 << 48) - 1))),
             killed: AtomicBool::new(false),
             on_kill,
         });
@@ -100,6 +178,7 @@ impl Registry {
             resp: RespVersion::V2,
             db: 0,
             authenticated: false,
+            name: Vec::new(),
         }
     }
 
@@ -113,5 +192,67 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every client, in id order.
+    pub fn all(&self) -> Vec<Arc<ClientEntry>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientEntry>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> ConnectionInfo {
+        ConnectionInfo {
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            local: "127.0.0.1:6379".parse().unwrap(),
+            fd: 9,
+            worker: 0,
+        }
+    }
+
+    #[test]
+    fn kill_calls_the_owner_once() {
+        let reg = Registry::new();
+        let calls = Arc::new(AtomicU64::new(0));
+        let c2 = calls.clone();
+        let client = reg.register(
+            info(),
+            Arc::new(move |id| {
+                c2.fetch_add(id, Ordering::SeqCst);
+            }),
+        );
+        let entry = reg.get(client.id()).unwrap();
+        entry.kill();
+        entry.kill();
+        assert!(client.is_killed());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            client.id(),
+            "on_kill runs once, with the id"
+        );
+        reg.unregister(&client);
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn activity_round_trips() {
+        let reg = Registry::new();
+        let client = reg.register(info(), Arc::new(|_| {}));
+        assert_eq!(client.entry().activity().0, None);
+        client.note_command(42, 1_700_000_000_123);
+        assert_eq!(client.entry().activity(), (Some(42), 1_700_000_000_123));
     }
 }

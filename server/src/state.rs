@@ -21,6 +21,8 @@ pub struct StateOptions {
     pub max_clients: usize,
     /// `[limits] idle_timeout` in seconds; 0 = never.
     pub idle_timeout_secs: u64,
+    /// `[limits] max_request_bytes` (reported as proto-max-bulk-len).
+    pub max_request_bytes: u64,
     /// Number of worker threads.
     pub workers: usize,
     /// The first RESP listener's TCP port (INFO server `tcp_port`).
@@ -42,6 +44,15 @@ pub struct ServerState {
     pub run_id: String,
     /// Which I/O engine the workers run ("io_uring" or "epoll"), known once they started.
     engine: OnceLock<&'static str>,
+    password: parking_lot::RwLock<Option<String>>,
+    /// Fast check for the per-command authentication test.
+    password_set: AtomicBool,
+    /// CONFIG SET-able limits the runtime reads.
+    pub max_clients: std::sync::atomic::AtomicUsize,
+    pub idle_timeout_secs: std::sync::atomic::AtomicU64,
+    memory_peak: std::sync::atomic::AtomicU64,
+    /// (Unix ms, total commands) samples for instantaneous_ops_per_sec.
+    ops_samples: parking_lot::Mutex<std::collections::VecDeque<(u64, u64)>>,
 }
 
 impl ServerState {
@@ -56,6 +67,12 @@ impl ServerState {
             started: std::time::Instant::now(),
             run_id: stats::random_run_id(),
             engine: OnceLock::new(),
+            password_set: AtomicBool::new(options.requirepass.is_some()),
+            password: parking_lot::RwLock::new(options.requirepass.clone()),
+            max_clients: std::sync::atomic::AtomicUsize::new(options.max_clients),
+            idle_timeout_secs: std::sync::atomic::AtomicU64::new(options.idle_timeout_secs),
+            memory_peak: std::sync::atomic::AtomicU64::new(0),
+            ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             options,
         })
     }
@@ -67,6 +84,57 @@ impl ServerState {
     /// "io_uring", "epoll", or "" before the workers started.
     pub fn engine(&self) -> &'static str {
         self.engine.get().copied().unwrap_or("")
+    }
+
+    /// Redis's `authRequired`: a password is set and this client has not authenticated.
+    pub fn auth_required(&self, client: &crate::client::ClientState) -> bool {
+        !client.authenticated && self.password_set.load(Ordering::Relaxed)
+    }
+
+    /// The `requirepass` in force (CONFIG SET may change it).
+    pub fn password(&self) -> Option<String> {
+        self.password.read().clone()
+    }
+
+    pub fn set_password(&self, p: Option<String>) {
+        let mut guard = self.password.write();
+        self.password_set.store(p.is_some(), Ordering::Relaxed);
+        *guard = p;
+    }
+
+    /// Records `used` as a candidate peak; returns the peak so far.
+    pub fn note_memory_peak(&self, used: u64) -> u64 {
+        self.memory_peak
+            .fetch_max(used, Ordering::Relaxed)
+            .max(used)
+    }
+
+    pub fn started_unix_secs(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        now.saturating_sub(self.started.elapsed().as_secs())
+    }
+
+    /// Called about every 100 ms: remembers the command total for the ops/sec estimate.
+    pub fn sample_ops(&self, now_ms: u64) {
+        let total = self.stats.total().commands_processed;
+        let mut samples = self.ops_samples.lock();
+        samples.push_back((now_ms, total));
+        while samples.len() > 16 {
+            samples.pop_front();
+        }
+    }
+
+    /// Commands per second over the last ~1.6 s of samples (Redis's instantaneous_ops_per_sec).
+    pub fn ops_per_sec(&self) -> u64 {
+        let samples = self.ops_samples.lock();
+        match (samples.front(), samples.back()) {
+            (Some(&(t0, c0)), Some(&(t1, c1))) if t1 > t0 => {
+                (c1.saturating_sub(c0)) * 1000 / (t1 - t0)
+            }
+            _ => 0,
+        }
     }
 
     pub fn request_shutdown(&self) {

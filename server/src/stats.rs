@@ -27,6 +27,10 @@ macro_rules! counters {
             pub fn add(&mut self, other: &WorkerCounters) {
                 $(self.$name += other.$name;)*
             }
+
+            pub fn subtract(&mut self, other: &WorkerCounters) {
+                $(self.$name = self.$name.saturating_sub(other.$name);)*
+            }
         }
     };
 }
@@ -47,9 +51,116 @@ counters! {
     keyspace_misses,
 }
 
+/// Most command ids the per-command statistics track (commands and subcommands).
+pub const MAX_COMMANDS: usize = 256;
+
+/// One command's statistics (INFO commandstats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    /// Rejected before running (arity, auth, OOM...).
+    pub rejected: u64,
+    /// Ran and answered with an error.
+    pub failed: u64,
+}
+
+impl CommandStat {
+    fn add(&mut self, o: &CommandStat) {
+        self.calls += o.calls;
+        self.usec += o.usec;
+        self.rejected += o.rejected;
+        self.failed += o.failed;
+    }
+
+    fn since(&self, base: &CommandStat) -> CommandStat {
+        CommandStat {
+            calls: self.calls.saturating_sub(base.calls),
+            usec: self.usec.saturating_sub(base.usec),
+            rejected: self.rejected.saturating_sub(base.rejected),
+            failed: self.failed.saturating_sub(base.failed),
+        }
+    }
+}
+
+/// A worker's own per-command statistics, with the ids touched since the last publish (so a
+/// publish costs only what changed).
+pub struct CommandStats {
+    stats: Vec<CommandStat>,
+    touched: Vec<u16>,
+    is_touched: Vec<bool>,
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        CommandStats {
+            stats: vec![CommandStat::default(); MAX_COMMANDS],
+            touched: Vec::new(),
+            is_touched: vec![false; MAX_COMMANDS],
+        }
+    }
+}
+
+impl CommandStats {
+    /// The statistics of command `id`, marked for the next publish.
+    pub fn get_mut(&mut self, id: u16) -> &mut CommandStat {
+        let i = usize::from(id).min(MAX_COMMANDS - 1);
+        if !self.is_touched[i] {
+            self.is_touched[i] = true;
+            self.touched.push(i as u16);
+        }
+        &mut self.stats[i]
+    }
+}
+
+/// A worker's published per-command statistics: four atomics per command id.
+struct PublishedCommands {
+    cells: Vec<AtomicU64>,
+}
+
+impl PublishedCommands {
+    fn new() -> Self {
+        PublishedCommands {
+            cells: (0..MAX_COMMANDS * 4).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn publish(&self, local: &mut CommandStats) {
+        for &id in &local.touched {
+            let i = usize::from(id);
+            let s = local.stats[i];
+            let base = i * 4;
+            self.cells[base].store(s.calls, Ordering::Relaxed);
+            self.cells[base + 1].store(s.usec, Ordering::Relaxed);
+            self.cells[base + 2].store(s.rejected, Ordering::Relaxed);
+            self.cells[base + 3].store(s.failed, Ordering::Relaxed);
+            local.is_touched[i] = false;
+        }
+        local.touched.clear();
+    }
+
+    fn get(&self, id: usize) -> CommandStat {
+        let base = id * 4;
+        CommandStat {
+            calls: self.cells[base].load(Ordering::Relaxed),
+            usec: self.cells[base + 1].load(Ordering::Relaxed),
+            rejected: self.cells[base + 2].load(Ordering::Relaxed),
+            failed: self.cells[base + 3].load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What CONFIG RESETSTAT subtracts from the running totals.
+struct Baseline {
+    counters: WorkerCounters,
+    commands: Vec<CommandStat>,
+}
+
 /// All workers' published counters.
 pub struct ServerStats {
     workers: Vec<PublishedCounters>,
+    commands: Vec<PublishedCommands>,
+    baseline: parking_lot::Mutex<Baseline>,
 }
 
 impl ServerStats {
@@ -57,6 +168,11 @@ impl ServerStats {
         assert!(workers > 0, "at least one worker");
         ServerStats {
             workers: (0..workers).map(|_| PublishedCounters::default()).collect(),
+            commands: (0..workers).map(|_| PublishedCommands::new()).collect(),
+            baseline: parking_lot::Mutex::new(Baseline {
+                counters: WorkerCounters::default(),
+                commands: vec![CommandStat::default(); MAX_COMMANDS],
+            }),
         }
     }
 
@@ -64,13 +180,52 @@ impl ServerStats {
         &self.workers[index]
     }
 
-    /// The sum over all workers, as of their last publish.
-    pub fn total(&self) -> WorkerCounters {
+    /// Publishes a worker's counters and the per-command statistics it touched.
+    pub fn publish(&self, index: usize, counters: &WorkerCounters, commands: &mut CommandStats) {
+        self.workers[index].publish(counters);
+        self.commands[index].publish(commands);
+    }
+
+    fn raw_total(&self) -> WorkerCounters {
         let mut sum = WorkerCounters::default();
         for w in &self.workers {
             sum.add(&w.snapshot());
         }
         sum
+    }
+
+    fn raw_command(&self, id: usize) -> CommandStat {
+        let mut t = CommandStat::default();
+        for w in &self.commands {
+            t.add(&w.get(id));
+        }
+        t
+    }
+
+    /// The sum over all workers, as of their last publish, since the last CONFIG RESETSTAT.
+    /// The gauge `connected_clients` is never reset.
+    pub fn total(&self) -> WorkerCounters {
+        let mut out = self.raw_total();
+        let connected = out.connected_clients;
+        out.subtract(&self.baseline.lock().counters);
+        out.connected_clients = connected;
+        out
+    }
+
+    /// Every command id with statistics since the last reset (ids never called are left out).
+    pub fn command_totals(&self) -> Vec<(usize, CommandStat)> {
+        let base = self.baseline.lock();
+        (0..MAX_COMMANDS)
+            .map(|id| (id, self.raw_command(id).since(&base.commands[id])))
+            .filter(|(_, s)| s.calls > 0 || s.rejected > 0)
+            .collect()
+    }
+
+    /// CONFIG RESETSTAT: totals count from now on.
+    pub fn reset(&self) {
+        let counters = self.raw_total();
+        let commands = (0..MAX_COMMANDS).map(|id| self.raw_command(id)).collect();
+        *self.baseline.lock() = Baseline { counters, commands };
     }
 }
 

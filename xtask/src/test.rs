@@ -59,7 +59,8 @@ fn redis_tcl_suite(args: &TestArgs) -> Result {
     build.args(["build", "--release", "--bin", "ringledger-server"]);
     cmd::run(build)?;
     let server = cmd::target_dir().join("release/ringledger-server");
-    let mut suite = Command::new(root().join("server/tests/redis-tcl/run.sh"));
+    let mut suite = Command::new("python3");
+    suite.arg(root().join("server/tests/redis-tcl/run.py"));
     suite.arg(&server).arg(&src);
     cmd::run(suite)
 }

@@ -1,10 +1,48 @@
-//! The cache store: concurrent, sharded, shared by all workers (no global lock).
+//! The cache store: concurrent, sharded, shared by all workers, with no global lock.
+//!
+//! Keys are spread over a fixed number of shards by a hash of the key (not the database, so a
+//! key's copies in every database live in one shard and MOVE/COPY lock one shard). Each shard
+//! is a `parking_lot::Mutex` around per-database hash maps. Commands on one key lock one shard;
+//! multi-key commands that Redis makes atomic (MSET, MSETNX, MGET, RENAME, COPY) lock every
+//! shard involved in index order ([`Store::lock_keys`]), so they are atomic here too and cannot
+//! deadlock.
+//!
+//! Expiry is lazy (a key is checked whenever it is touched) plus an active sweep
+//! ([`Store::active_expire`]) over shards that have keys with a TTL. Memory is an estimate kept
+//! exact per shard and summed over striped counters; eviction samples keys like Redis.
+
+mod counter;
+pub mod entry;
+mod evict;
+pub mod glob;
+mod shard;
+
+pub use entry::{Entry, Value};
+pub use evict::{idle_seconds, lfu_decayed_counter, lru_clock, EvictionPolicy, Oom};
 
 use crate::state::StateOptions;
+use counter::StripedCounter;
+use crossbeam_utils::CachePadded;
+use parking_lot::{Mutex, MutexGuard};
+use shard::{Delta, Shard};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-/// The key/value store behind the cache commands.
+/// Number of shards: a power of two. Many shards keep lock contention and SCAN steps small.
+pub const SHARDS: usize = 1024;
+
 pub struct Store {
     databases: usize,
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    hasher: foldhash::fast::FixedState,
+    used: StripedCounter,
+    volatile: StripedCounter,
+    expired_keys: StripedCounter,
+    evicted_keys: StripedCounter,
+    max_memory: AtomicU64,
+    policy: AtomicU8,
+    /// Where the next active-expiry sweep starts.
+    sweep_cursor: AtomicUsize,
 }
 
 impl Store {
@@ -12,12 +50,359 @@ impl Store {
         if options.databases == 0 {
             return Err("databases must be at least 1".into());
         }
+        let policy = EvictionPolicy::from_name(&options.eviction)
+            .ok_or_else(|| format!("unknown eviction policy {:?}", options.eviction))?;
         Ok(Store {
             databases: options.databases,
+            shards: (0..SHARDS)
+                .map(|_| CachePadded::new(Mutex::new(Shard::new(options.databases))))
+                .collect(),
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed_cafe_f00d_d00d),
+            used: StripedCounter::default(),
+            volatile: StripedCounter::default(),
+            expired_keys: StripedCounter::default(),
+            evicted_keys: StripedCounter::default(),
+            max_memory: AtomicU64::new(options.max_memory),
+            policy: AtomicU8::new(policy as u8),
+            sweep_cursor: AtomicUsize::new(0),
         })
     }
 
     pub fn databases(&self) -> usize {
         self.databases
+    }
+
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) >> 54) as usize & (SHARDS - 1)
+    }
+
+    fn record(&self, shard: usize, delta: Delta, expired: bool) {
+        self.used.add(shard, delta.bytes);
+        self.volatile.add(shard, delta.volatile);
+        if expired {
+            self.expired_keys.add(shard, 1);
+        }
+    }
+
+    /// Reads `key` (expired keys are removed first and read as absent) and updates its access
+    /// stamp, unless `touch` is false (OBJECT, TYPE-like peeks).
+    pub fn read<R>(
+        &self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        touch: bool,
+        f: impl FnOnce(Option<&Entry>) -> R,
+    ) -> R {
+        debug_assert!(db < self.databases);
+        let index = self.shard_of(key);
+        let mut shard = self.shards[index].lock();
+        if let Some(delta) = shard.expire_if_due(db, key, now_ms) {
+            self.record(index, delta, true);
+        }
+        let policy = self.policy();
+        match shard.dbs[db].get_mut(key) {
+            Some(e) => {
+                if touch {
+                    policy.touch(e, now_ms);
+                }
+                f(Some(e))
+            }
+            None => f(None),
+        }
+    }
+
+    /// Read-modify-write of one key under its shard's lock. `f` gets the live entry (None if
+    /// absent or expired) and leaves what should be stored (None deletes).
+    pub fn update<R>(
+        &self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(&mut Option<Entry>) -> R,
+    ) -> R {
+        debug_assert!(db < self.databases);
+        let index = self.shard_of(key);
+        let mut shard = self.shards[index].lock();
+        let policy = self.policy();
+        let (r, delta, expired) = shard.update(db, key, now_ms, |slot| {
+            let r = f(slot);
+            if let Some(e) = slot {
+                policy.touch(e, now_ms);
+            }
+            r
+        });
+        drop(shard);
+        self.record(index, delta, expired);
+        r
+    }
+
+    /// Deletes `key`; true if it existed (and had not expired).
+    pub fn remove(&self, db: usize, key: &[u8], now_ms: u64) -> bool {
+        self.update(db, key, now_ms, |slot| slot.take().is_some())
+    }
+
+    /// Locks the shards of all `keys` (index order) for an atomic multi-key command.
+    pub fn lock_keys<'a>(&'a self, keys: impl IntoIterator<Item = &'a [u8]>) -> MultiLock<'a> {
+        let mut indexes: Vec<usize> = keys.into_iter().map(|k| self.shard_of(k)).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let guards = indexes
+            .iter()
+            .map(|&i| (i, self.shards[i].lock()))
+            .collect();
+        MultiLock {
+            store: self,
+            guards,
+        }
+    }
+
+    /// Keys in `db`, counting ones that expired but were not reclaimed yet (as Redis's DBSIZE).
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.shards.iter().map(|s| s.lock().dbs[db].len()).sum()
+    }
+
+    /// (keys, keys with an expiry) for every non-empty database.
+    pub fn keyspace(&self) -> Vec<(usize, usize, usize)> {
+        let mut keys = vec![0usize; self.databases];
+        let mut expires = vec![0usize; self.databases];
+        for s in self.shards.iter() {
+            let s = s.lock();
+            for db in 0..self.databases {
+                keys[db] += s.dbs[db].len();
+                expires[db] += s.volatile[db];
+            }
+        }
+        (0..self.databases)
+            .filter(|&db| keys[db] > 0)
+            .map(|db| (db, keys[db], expires[db]))
+            .collect()
+    }
+
+    pub fn flush_db(&self, db: usize) {
+        for (i, s) in self.shards.iter().enumerate() {
+            let delta = s.lock().clear(db);
+            self.record(i, delta, false);
+        }
+    }
+
+    pub fn flush_all(&self) {
+        for db in 0..self.databases {
+            self.flush_db(db);
+        }
+    }
+
+    /// Live keys of `db` matching `pattern`.
+    pub fn keys(&self, db: usize, pattern: &[u8], now_ms: u64) -> Vec<Vec<u8>> {
+        let all = pattern == b"*";
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            s.lock()
+                .collect_keys(db, (!all).then_some(pattern), now_ms, &mut out);
+        }
+        out
+    }
+
+    /// One SCAN step from `cursor` (a shard index): whole shards are visited until at least
+    /// `count` keys were gathered; the returned cursor is 0 when the scan is complete. Every key
+    /// present for the whole scan is returned, because a key never changes shard.
+    pub fn scan(
+        &self,
+        db: usize,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+        now_ms: u64,
+    ) -> (u64, Vec<Vec<u8>>) {
+        let mut out = Vec::new();
+        let mut shard = cursor as usize;
+        // Bound the work of one call even when most shards are empty or filtered out.
+        let mut visited = 0;
+        while shard < SHARDS && out.len() < count.max(1) && visited < count.max(1) * 16 + 16 {
+            self.shards[shard]
+                .lock()
+                .collect_keys(db, pattern, now_ms, &mut out);
+            shard += 1;
+            visited += 1;
+        }
+        let next = if shard >= SHARDS { 0 } else { shard as u64 };
+        (next, out)
+    }
+
+    /// A random live key of `db`.
+    pub fn random_key(&self, db: usize, now_ms: u64, seed: u64) -> Option<Vec<u8>> {
+        let mut rng = evict::Rng::new(seed);
+        let start = rng.below(SHARDS);
+        for i in 0..SHARDS {
+            let s = self.shards[(start + i) % SHARDS].lock();
+            let m = &s.dbs[db];
+            let live = m.len();
+            if live == 0 {
+                continue;
+            }
+            // A few random picks first; fall back to the first live key of the shard.
+            for _ in 0..8 {
+                if let Some((k, e)) = m.iter().nth(rng.below(live)) {
+                    if !e.is_expired(now_ms) {
+                        return Some(k.to_vec());
+                    }
+                }
+            }
+            if let Some((k, _)) = m.iter().find(|(_, e)| !e.is_expired(now_ms)) {
+                return Some(k.to_vec());
+            }
+        }
+        None
+    }
+
+    /// Removes expired keys from shards that have any, visiting at most `max_shards` shards
+    /// with volatile keys; returns the number removed.
+    pub fn active_expire(&self, now_ms: u64, max_shards: usize) -> usize {
+        if self.volatile.sum() <= 0 {
+            return 0;
+        }
+        let start = self.sweep_cursor.load(Ordering::Relaxed);
+        let mut removed = 0;
+        let mut swept = 0;
+        let mut i = 0;
+        while i < SHARDS && swept < max_shards {
+            let index = (start + i) % SHARDS;
+            let mut s = self.shards[index].lock();
+            if s.volatile.iter().any(|&v| v > 0) {
+                let (n, delta) = s.sweep_expired(now_ms);
+                drop(s);
+                self.used.add(index, delta.bytes);
+                self.volatile.add(index, delta.volatile);
+                self.expired_keys.add(index, n as i64);
+                removed += n;
+                swept += 1;
+            }
+            i += 1;
+        }
+        self.sweep_cursor
+            .store((start + i) % SHARDS, Ordering::Relaxed);
+        removed
+    }
+
+    pub fn used_memory(&self) -> u64 {
+        self.used.sum().max(0) as u64
+    }
+
+    pub fn expired_keys(&self) -> u64 {
+        self.expired_keys.sum().max(0) as u64
+    }
+
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted_keys.sum().max(0) as u64
+    }
+
+    pub fn reset_stats(&self) {
+        self.expired_keys.reset();
+        self.evicted_keys.reset();
+    }
+
+    pub fn max_memory(&self) -> u64 {
+        self.max_memory.load(Ordering::Relaxed)
+    }
+
+    pub fn set_max_memory(&self, bytes: u64) {
+        self.max_memory.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn policy(&self) -> EvictionPolicy {
+        EvictionPolicy::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    pub fn set_policy(&self, p: EvictionPolicy) {
+        self.policy.store(p as u8, Ordering::Relaxed);
+    }
+
+    /// Checks every shard's bookkeeping and the store-wide sums (for tests).
+    pub fn verify(&self) -> Result<(), String> {
+        let mut used = 0usize;
+        let mut volatile = 0usize;
+        for s in self.shards.iter() {
+            let s = s.lock();
+            s.verify()?;
+            used += s.used;
+            volatile += s.volatile.iter().sum::<usize>();
+        }
+        if used as i64 != self.used.sum() {
+            return Err(format!(
+                "store memory {} != shard sum {used}",
+                self.used.sum()
+            ));
+        }
+        if volatile as i64 != self.volatile.sum() {
+            return Err(format!(
+                "store volatile {} != shard sum {volatile}",
+                self.volatile.sum()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Several shards held at once (see [`Store::lock_keys`]).
+pub struct MultiLock<'a> {
+    store: &'a Store,
+    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+}
+
+impl MultiLock<'_> {
+    fn shard(&mut self, key: &[u8]) -> (usize, &mut Shard) {
+        let index = self.store.shard_of(key);
+        let pos = self
+            .guards
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .unwrap_or_else(|_| {
+                // lock_keys was given every key this lock is used for; anything else is a bug.
+                panic!("key not covered by this MultiLock")
+            });
+        let (i, g) = &mut self.guards[pos];
+        (*i, &mut **g)
+    }
+
+    pub fn read<R>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(Option<&Entry>) -> R,
+    ) -> R {
+        let store = self.store;
+        let policy = store.policy();
+        let (index, shard) = self.shard(key);
+        if let Some(delta) = shard.expire_if_due(db, key, now_ms) {
+            store.record(index, delta, true);
+        }
+        match shard.dbs[db].get_mut(key) {
+            Some(e) => {
+                policy.touch(e, now_ms);
+                f(Some(e))
+            }
+            None => f(None),
+        }
+    }
+
+    pub fn update<R>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(&mut Option<Entry>) -> R,
+    ) -> R {
+        let store = self.store;
+        let policy = store.policy();
+        let (index, shard) = self.shard(key);
+        let (r, delta, expired) = shard.update(db, key, now_ms, |slot| {
+            let r = f(slot);
+            if let Some(e) = slot {
+                policy.touch(e, now_ms);
+            }
+            r
+        });
+        store.record(index, delta, expired);
+        r
     }
 }

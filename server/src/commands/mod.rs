@@ -2,14 +2,32 @@
 //! connection) and the commands (which give them meaning).
 //!
 //! The runtime calls [`dispatch`] once per complete command, in arrival order, with the command's
-//! arguments (name first). The command appends exactly one reply to `ctx.out` (for most commands;
-//! QUIT/SHUTDOWN are described by [`Flow`]) and returns what the connection should do next.
+//! arguments (name first). Dispatch checks what Redis 7.0 checks before running a command, in
+//! Redis's order (unknown command or subcommand, arity, authentication, maxmemory for commands
+//! that may grow memory), then runs it; the command appends exactly one reply to `ctx.out` and
+//! returns what the connection should do next.
+
+mod bits;
+mod catalog;
+mod command_info;
+mod config_cmd;
+mod connection;
+mod expire;
+mod info;
+mod keyspace;
+pub mod meta;
+mod server_cmds;
+mod strings;
+mod table;
+mod util;
 
 use crate::client::ClientState;
 use crate::state::ServerState;
-use crate::stats::WorkerCounters;
+use crate::stats::{CommandStats, WorkerCounters};
 use bytes::BytesMut;
 use protocol::resp::Reply;
+
+pub use table::{lookup, CommandEntry};
 
 /// Everything a command may touch.
 pub struct Ctx<'a> {
@@ -19,7 +37,11 @@ pub struct Ctx<'a> {
     pub out: &'a mut BytesMut,
     /// This worker's counters.
     pub counters: &'a mut WorkerCounters,
-    /// Wall-clock time in milliseconds since the Unix epoch, read once per loop turn.
+    /// This worker's per-command statistics.
+    pub commands: &'a mut CommandStats,
+    /// This worker's index.
+    pub worker: usize,
+    /// Wall-clock time in milliseconds since the Unix epoch, read once per batch of requests.
     pub now_ms: u64,
 }
 
@@ -27,6 +49,12 @@ impl Ctx<'_> {
     /// A reply encoder for this client's protocol version.
     pub fn reply(&mut self) -> Reply<'_> {
         Reply::new(self.out, self.client.resp())
+    }
+
+    /// Appends an error reply and counts it.
+    pub fn error(&mut self, msg: &str) {
+        self.counters.error_replies += 1;
+        self.reply().error(msg);
     }
 }
 
@@ -41,24 +69,87 @@ pub enum Flow {
     Shutdown,
 }
 
+/// A command implementation.
+pub type Handler = fn(&mut Ctx<'_>, &[&[u8]]) -> Flow;
+
 /// Runs one command. `args[0]` is the command name, in any case.
 pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     debug_assert!(!args.is_empty(), "the parser never yields an empty command");
     ctx.counters.commands_processed += 1;
-    if args[0].eq_ignore_ascii_case(b"PING") {
-        match args.len() {
-            1 => ctx.reply().simple("PONG"),
-            2 => ctx.reply().bulk(args[1]),
-            _ => ctx
-                .reply()
-                .error("ERR wrong number of arguments for 'ping' command"),
+    let Some(entry) = lookup(args[0]) else {
+        let msg = unknown_command_message(args);
+        ctx.error(&msg);
+        return Flow::Continue;
+    };
+    let resolved = if !entry.subcommands.is_empty() && args.len() >= 2 {
+        match entry.subcommand(args[1]) {
+            Some(sub) => sub,
+            None => {
+                let msg = format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    util::truncated(args[1], 128),
+                    entry.doc.name.to_ascii_uppercase()
+                );
+                ctx.error(&msg);
+                return Flow::Continue;
+            }
         }
+    } else {
+        entry.resolved()
+    };
+    let doc = resolved.doc;
+    let rejection = if !doc.arity_ok(args.len()) || resolved.handler.is_none() {
+        // (A container without a subcommand has arity -2, so it is caught here too.)
+        Some(format!(
+            "ERR wrong number of arguments for '{}' command",
+            doc.name
+        ))
+    } else if ctx.state.auth_required(ctx.client) && !doc.has_flag("no_auth") {
+        Some("NOAUTH Authentication required.".to_string())
+    } else if doc.has_flag("denyoom") && ctx.state.cache.evict_if_needed(ctx.now_ms).is_err() {
+        Some(crate::cache::Oom::MESSAGE.to_string())
+    } else {
+        None
+    };
+    if let Some(msg) = rejection {
+        ctx.error(&msg);
+        ctx.commands.get_mut(resolved.id).rejected += 1;
         return Flow::Continue;
     }
-    if args[0].eq_ignore_ascii_case(b"QUIT") {
-        ctx.reply().ok();
-        return Flow::Close;
+    let Some(handler) = resolved.handler else {
+        return Flow::Continue;
+    };
+    ctx.client.note_command(resolved.id, ctx.now_ms);
+    let errors_before = ctx.counters.error_replies;
+    let started = std::time::Instant::now();
+    let flow = handler(ctx, args);
+    let stat = ctx.commands.get_mut(resolved.id);
+    stat.calls += 1;
+    stat.usec += started.elapsed().as_micros() as u64;
+    if ctx.counters.error_replies != errors_before {
+        stat.failed += 1;
     }
-    ctx.reply().error("ERR unknown command");
-    Flow::Continue
+    flow
 }
+
+/// Redis's text: `unknown command 'NAME', with args beginning with: 'a' 'b' `.
+fn unknown_command_message(args: &[&[u8]]) -> String {
+    let mut listed = String::new();
+    for a in &args[1..] {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        listed.push('\'');
+        listed.push_str(&util::truncated(a, room));
+        listed.push_str("' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        util::truncated(args[0], 128),
+        listed
+    )
+}
+
+#[cfg(test)]
+mod tests;

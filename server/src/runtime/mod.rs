@@ -70,6 +70,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
         requirepass: config.security.requirepass.clone(),
         max_clients: config.limits.max_clients,
         idle_timeout_secs: config.limits.idle_timeout,
+        max_request_bytes: config.limits.max_request_bytes,
         workers,
         tcp_port: addresses.first().map_or(0, |a| a.port()),
         config_file: std::fs::canonicalize(config_path)

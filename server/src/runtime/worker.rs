@@ -7,7 +7,7 @@ use super::{engine_of, Runtime};
 use crate::client::ConnectionInfo;
 use crate::commands::{self, Ctx, Flow};
 use crate::config::{Config, ListenerProtocol};
-use crate::stats::WorkerCounters;
+use crate::stats::{CommandStats, WorkerCounters};
 use io_driver::{Accepted, ConnId, EventLoop, Handler, Io, Waker};
 use parking_lot::Mutex;
 use protocol::resp::{ParseLimits, ParseStatus};
@@ -16,9 +16,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often idle connections are looked for (when `idle_timeout` is set).
-const IDLE_SWEEP: Duration = Duration::from_secs(1);
-const TIMER_IDLE_SWEEP: u64 = 1;
+/// Period of each worker's housekeeping tick (Redis's default `hz` of 10).
+const CRON: Duration = Duration::from_millis(100);
+const TIMER_CRON: u64 = 1;
+/// Ticks between idle-client sweeps (one second).
+const IDLE_SWEEP_TICKS: u64 = 10;
+/// Shards with volatile keys one active-expiry tick may sweep.
+const ACTIVE_EXPIRE_SHARDS: usize = 64;
 
 pub(crate) struct WorkerSetup {
     pub index: usize,
@@ -42,10 +46,9 @@ struct Worker {
     /// Indexed by `ConnId::index()`.
     connections: Vec<Option<(ConnId, Connection)>>,
     counters: WorkerCounters,
+    commands: CommandStats,
     limits: ParseLimits,
-    idle_timeout: Option<Duration>,
-    max_clients: usize,
-    idle_timer_armed: bool,
+    ticks: u64,
     shutting_down: bool,
 }
 
@@ -90,14 +93,12 @@ pub(crate) fn run(
         mailbox: Arc::new(Mailbox::default()),
         connections: Vec::new(),
         counters: WorkerCounters::default(),
+        commands: CommandStats::default(),
         limits: ParseLimits {
             max_bulk_len: config.limits.max_request_bytes as usize,
             ..ParseLimits::default()
         },
-        idle_timeout: (config.limits.idle_timeout > 0)
-            .then(|| Duration::from_secs(config.limits.idle_timeout)),
-        max_clients: config.limits.max_clients,
-        idle_timer_armed: false,
+        ticks: 0,
         shutting_down: false,
     };
     let _ = ready.send(Ok((setup.index, waker, event_loop.engine().name())));
@@ -174,6 +175,8 @@ impl Worker {
                         client: &mut c.client,
                         out,
                         counters: &mut self.counters,
+                        commands: &mut self.commands,
+                        worker: self.index,
                         now_ms: now,
                     };
                     let flow = commands::dispatch(&mut ctx, &args);
@@ -219,7 +222,7 @@ impl Handler for Worker {
     fn on_accept(&mut self, io: &mut Io<'_>, conn: ConnId, accepted: &Accepted) {
         self.counters.connections_received += 1;
         let state = &self.runtime.state;
-        if state.clients.len() >= self.max_clients {
+        if state.clients.len() >= state.max_clients.load(std::sync::atomic::Ordering::Relaxed) {
             self.counters.rejected_connections += 1;
             if let Some(out) = io.output(conn) {
                 out.extend_from_slice(b"-ERR max number of clients reached\r\n");
@@ -247,10 +250,6 @@ impl Handler for Worker {
         }
         self.connections[conn.index()] = Some((conn, Connection::new(client, self.limits)));
         self.counters.connected_clients += 1;
-        if self.idle_timeout.is_some() && !self.idle_timer_armed {
-            self.idle_timer_armed = true;
-            io.set_timer(Instant::now() + IDLE_SWEEP, TIMER_IDLE_SWEEP);
-        }
     }
 
     fn on_data(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
@@ -291,27 +290,41 @@ impl Handler for Worker {
         }
     }
 
+    fn on_start(&mut self, io: &mut Io<'_>) {
+        io.set_timer(Instant::now() + CRON, TIMER_CRON);
+    }
+
     fn on_timer(&mut self, io: &mut Io<'_>, token: u64) {
-        if token != TIMER_IDLE_SWEEP {
+        if token != TIMER_CRON {
             return;
         }
-        let Some(timeout) = self.idle_timeout else {
-            return;
-        };
-        let now = Instant::now();
-        let idle: Vec<ConnId> = self
-            .connections
-            .iter()
-            .flatten()
-            .filter(|(_, c)| now.duration_since(c.last_active) > timeout)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in idle {
-            io.close(id);
+        self.ticks += 1;
+        let state = self.runtime.state.clone();
+        let now = now_ms();
+        if self.index == 0 {
+            // One worker does the store-wide housekeeping.
+            state.cache.active_expire(now, ACTIVE_EXPIRE_SHARDS);
+            state.sample_ops(now);
         }
-        self.idle_timer_armed = self.counters.connected_clients > 0;
-        if self.idle_timer_armed {
-            io.set_timer(now + IDLE_SWEEP, TIMER_IDLE_SWEEP);
+        let idle_secs = state
+            .idle_timeout_secs
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if idle_secs > 0 && self.ticks % IDLE_SWEEP_TICKS == 0 {
+            let timeout = Duration::from_secs(idle_secs);
+            let instant = Instant::now();
+            let idle: Vec<ConnId> = self
+                .connections
+                .iter()
+                .flatten()
+                .filter(|(_, c)| instant.duration_since(c.last_active) > timeout)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in idle {
+                io.close(id);
+            }
+        }
+        if !self.shutting_down {
+            io.set_timer(Instant::now() + CRON, TIMER_CRON);
         }
     }
 

@@ -1,0 +1,184 @@
+//! One shard of the store: per-database hash maps of the keys that hash here, with the shard's
+//! memory estimate and count of keys with an expiry kept exact under the shard's lock.
+
+use super::entry::Entry;
+use super::glob::glob_match;
+use foldhash::fast::RandomState;
+use hashbrown::HashMap;
+
+pub type Map = HashMap<Box<[u8]>, Entry, RandomState>;
+
+pub struct Shard {
+    pub dbs: Vec<Map>,
+    /// Keys with an expiry, per database.
+    pub volatile: Vec<usize>,
+    /// Sum of `Entry::footprint` over all keys here.
+    pub used: usize,
+}
+
+/// What a removal or replacement changed, for the store-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub bytes: i64,
+    pub volatile: i64,
+}
+
+impl Shard {
+    pub fn new(databases: usize) -> Shard {
+        Shard {
+            dbs: (0..databases)
+                .map(|_| Map::with_hasher(RandomState::default()))
+                .collect(),
+            volatile: vec![0; databases],
+            used: 0,
+        }
+    }
+
+    fn account(
+        &mut self,
+        db: usize,
+        key_len: usize,
+        old: Option<&Entry>,
+        new: Option<&Entry>,
+    ) -> Delta {
+        let size = |e: Option<&Entry>| e.map_or(0, |e| e.footprint(key_len)) as i64;
+        let vol = |e: Option<&Entry>| i64::from(e.is_some_and(Entry::is_volatile));
+        let delta = Delta {
+            bytes: size(new) - size(old),
+            volatile: vol(new) - vol(old),
+        };
+        self.used = (self.used as i64 + delta.bytes) as usize;
+        self.volatile[db] = (self.volatile[db] as i64 + delta.volatile) as usize;
+        delta
+    }
+
+    /// Removes `key` if it has expired; returns whether it did.
+    pub fn expire_if_due(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Delta> {
+        let expired = self.dbs[db].get(key).is_some_and(|e| e.is_expired(now_ms));
+        if !expired {
+            return None;
+        }
+        let (k, e) = self.dbs[db].remove_entry(key)?;
+        Some(self.account(db, k.len(), Some(&e), None))
+    }
+
+    /// Takes the live entry out of the map (expired ones are dropped, reported in the delta),
+    /// runs `f` on it, and puts back whatever `f` leaves. Returns f's result, the accounting
+    /// delta, and whether an expired entry was dropped.
+    pub fn update<R>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(&mut Option<Entry>) -> R,
+    ) -> (R, Delta, bool) {
+        let taken = self.dbs[db].remove_entry(key);
+        let mut expired = false;
+        // An expired entry is gone before `f` sees the key.
+        let (stored_key, mut slot, mut delta) = match taken {
+            Some((k, e)) if e.is_expired(now_ms) => {
+                expired = true;
+                let d = self.account(db, k.len(), Some(&e), None);
+                (Some(k), None, d)
+            }
+            Some((k, e)) => {
+                // Taken out and maybe put back: account as a removal now, re-add below.
+                let d = self.account(db, k.len(), Some(&e), None);
+                (Some(k), Some(e), d)
+            }
+            None => (None, None, Delta::default()),
+        };
+        let result = f(&mut slot);
+        if let Some(entry) = slot {
+            let d = self.account(db, key.len(), None, Some(&entry));
+            delta.bytes += d.bytes;
+            delta.volatile += d.volatile;
+            let k = stored_key.unwrap_or_else(|| key.into());
+            self.dbs[db].insert(k, entry);
+        }
+        (result, delta, expired)
+    }
+
+    /// Removes every key of `db`; returns the accounting delta.
+    pub fn clear(&mut self, db: usize) -> Delta {
+        let bytes: usize = self.dbs[db].iter().map(|(k, e)| e.footprint(k.len())).sum();
+        let volatile = self.volatile[db];
+        self.dbs[db] = Map::with_hasher(RandomState::default());
+        self.volatile[db] = 0;
+        self.used -= bytes;
+        Delta {
+            bytes: -(bytes as i64),
+            volatile: -(volatile as i64),
+        }
+    }
+
+    /// Appends the live keys of `db` matching `pattern` (all when None).
+    pub fn collect_keys(
+        &self,
+        db: usize,
+        pattern: Option<&[u8]>,
+        now_ms: u64,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        for (k, e) in &self.dbs[db] {
+            if e.is_expired(now_ms) {
+                continue;
+            }
+            if pattern.is_none_or(|p| glob_match(p, k, false)) {
+                out.push(k.to_vec());
+            }
+        }
+    }
+
+    /// Drops the expired keys of every database that has volatile keys; returns the number
+    /// removed and the accounting delta.
+    pub fn sweep_expired(&mut self, now_ms: u64) -> (usize, Delta) {
+        let mut removed = 0;
+        let mut delta = Delta::default();
+        for db in 0..self.dbs.len() {
+            if self.volatile[db] == 0 {
+                continue;
+            }
+            let mut freed = 0usize;
+            let mut vol = 0usize;
+            self.dbs[db].retain(|k, e| {
+                if e.is_expired(now_ms) {
+                    freed += e.footprint(k.len());
+                    vol += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+            self.used -= freed;
+            self.volatile[db] -= vol;
+            removed += vol;
+            delta.bytes -= freed as i64;
+            delta.volatile -= vol as i64;
+        }
+        (removed, delta)
+    }
+
+    /// Checks the shard's bookkeeping against a recount (for tests).
+    pub fn verify(&self) -> Result<(), String> {
+        let used: usize = self
+            .dbs
+            .iter()
+            .flat_map(|m| m.iter())
+            .map(|(k, e)| e.footprint(k.len()))
+            .sum();
+        if used != self.used {
+            return Err(format!("shard memory {} != recount {used}", self.used));
+        }
+        for (db, m) in self.dbs.iter().enumerate() {
+            let vol = m.values().filter(|e| e.is_volatile()).count();
+            if vol != self.volatile[db] {
+                return Err(format!(
+                    "db {db}: volatile count {} != recount {vol}",
+                    self.volatile[db]
+                ));
+            }
+        }
+        Ok(())
+    }
+}
