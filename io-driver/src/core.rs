@@ -21,6 +21,10 @@ pub(crate) struct Core {
     pub read_queue: Vec<ConnId>,
     /// Connections the handler asked to close.
     pub close_queue: Vec<ConnId>,
+    /// When the current loop turn started (read once per turn, after the wait).
+    pub turn_instant: Instant,
+    /// The same moment as Unix milliseconds.
+    pub turn_unix_ms: u64,
 }
 
 impl Core {
@@ -34,7 +38,15 @@ impl Core {
             send_queue: Vec::new(),
             read_queue: Vec::new(),
             close_queue: Vec::new(),
+            turn_instant: Instant::now(),
+            turn_unix_ms: unix_ms(),
         }
+    }
+
+    /// Reads the clocks for a new loop turn.
+    pub fn start_turn(&mut self) {
+        self.turn_instant = Instant::now();
+        self.turn_unix_ms = unix_ms();
     }
 
     pub fn io(&mut self) -> Io<'_> {
@@ -113,6 +125,12 @@ impl Core {
                 .iter_mut()
                 .all(|(_, c)| c.phase == Phase::Closed || c.unsent() == 0)
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The handler's access to the loop, passed to every [`Handler`](crate::Handler) callback.
@@ -204,6 +222,16 @@ impl Io<'_> {
     pub fn shutdown(&mut self) {
         self.core.stop_accepting = true;
         self.core.shutdown = true;
+    }
+
+    /// When this loop turn started (monotonic); one clock read per turn, shared by all callbacks.
+    pub fn now(&self) -> Instant {
+        self.core.turn_instant
+    }
+
+    /// When this loop turn started, in Unix milliseconds.
+    pub fn unix_ms(&self) -> u64 {
+        self.core.turn_unix_ms
     }
 
     /// Connections currently held by this loop (including ones still closing).

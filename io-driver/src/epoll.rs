@@ -90,6 +90,7 @@ impl EpollLoop {
         handler.on_start(&mut self.core.io());
         loop {
             let n = self.wait()?;
+            self.core.start_turn();
             for i in 0..n {
                 let ev = self.events[i];
                 let (token, flags) = (ev.u64, ev.events);

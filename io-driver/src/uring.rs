@@ -105,6 +105,7 @@ impl UringLoop {
                 self.wake_armed = true;
             }
             self.wait()?;
+            self.core.start_turn();
             self.cqes.clear();
             self.cqes.extend(
                 self.ring

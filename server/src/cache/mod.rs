@@ -96,17 +96,21 @@ impl Store {
     ) -> R {
         debug_assert!(db < self.databases);
         let index = self.shard_of(key);
-        let mut shard = self.shards[index].lock();
-        if let Some(delta) = shard.expire_if_due(db, key, now_ms) {
-            self.record(index, delta, true);
-        }
         let policy = self.policy();
+        let mut shard = self.shards[index].lock();
         match shard.dbs[db].get_mut(key) {
-            Some(e) => {
+            Some(e) if !e.is_expired(now_ms) => {
                 if touch {
                     policy.touch(e, now_ms);
                 }
                 f(Some(e))
+            }
+            Some(_) => {
+                if let Some(delta) = shard.expire_if_due(db, key, now_ms) {
+                    drop(shard);
+                    self.record(index, delta, true);
+                }
+                f(None)
             }
             None => f(None),
         }

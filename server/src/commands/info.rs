@@ -267,8 +267,9 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         section(&mut out, "Commandstats");
         for (id, s) in state.stats.command_totals() {
             let name = table::command_name(id as u16);
+            let usec = s.nanos / 1000;
             let per_call = if s.calls > 0 {
-                s.usec as f64 / s.calls as f64
+                s.nanos as f64 / 1000.0 / s.calls as f64
             } else {
                 0.0
             };
@@ -276,7 +277,7 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
                 out,
                 "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
                 s.calls,
-                s.usec,
+                usec,
                 s.rejected,
                 s.failed
             );

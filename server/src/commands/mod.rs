@@ -121,11 +121,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     };
     ctx.client.note_command(resolved.id, ctx.now_ms);
     let errors_before = ctx.counters.error_replies;
-    let started = std::time::Instant::now();
+    let clock = crate::stats::clock();
+    let started = clock.raw();
     let flow = handler(ctx, args);
+    let nanos = clock.delta_as_nanos(started, clock.raw());
     let stat = ctx.commands.get_mut(resolved.id);
     stat.calls += 1;
-    stat.usec += started.elapsed().as_micros() as u64;
+    stat.nanos += nanos;
     if ctx.counters.error_replies != errors_before {
         stat.failed += 1;
     }

@@ -153,8 +153,8 @@ impl Worker {
             return 0;
         }
         c.needed = 0;
-        c.last_active = Instant::now();
-        let now = now_ms();
+        c.last_active = io.now();
+        let now = io.unix_ms();
         let mut pos = 0;
         let mut shutdown = false;
         while pos < data.len() {
