@@ -1,0 +1,235 @@
+//! The write API: create_accounts, create_transfers and the pending-expiry sweep, executed by a
+//! caller holding the batch's partitions.
+
+use crate::create_account::create_account;
+use crate::create_transfer::{create_transfer, expire_due};
+use crate::exec::{run_chains, Abort, Exec, Kind};
+use crate::flags;
+use crate::ledger::{BatchError, Held, Ledger, BATCH_MAX};
+use crate::table::Probe;
+use crate::types::{Account, CreateResult, Transfer};
+use std::sync::atomic::AtomicUsize;
+
+/// How many events ahead create_transfers prefetches table slots.
+const PREFETCH_AHEAD: usize = 4;
+
+/// What a committed batch was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// The timestamp of the batch's first event; event `i` ran at `base + i`.
+    pub base_timestamp: u64,
+}
+
+impl Ledger {
+    /// The partitions a create_accounts batch needs: each account's ledger's partition; every
+    /// partition for an imported batch (imported timestamps are checked against all of them).
+    pub fn route_accounts(&self, events: &[Account]) -> Vec<usize> {
+        if events
+            .first()
+            .is_some_and(|a| a.flags & flags::account::IMPORTED != 0)
+        {
+            return (0..self.partition_count()).collect();
+        }
+        let mut parts: Vec<usize> = events.iter().map(|a| self.partition_of(a.ledger)).collect();
+        parts.sort_unstable();
+        parts.dedup();
+        if parts.is_empty() {
+            parts.push(0);
+        }
+        parts
+    }
+
+    /// The partitions a create_transfers batch needs: each transfer's ledger's partition, for a
+    /// post/void with ledger 0 its pending transfer's (from the batch or the table).
+    pub fn route_transfers(&self, events: &[Transfer]) -> Vec<usize> {
+        if events
+            .first()
+            .is_some_and(|t| t.flags & flags::transfer::IMPORTED != 0)
+        {
+            return (0..self.partition_count()).collect();
+        }
+        let post_or_void =
+            flags::transfer::POST_PENDING_TRANSFER | flags::transfer::VOID_PENDING_TRANSFER;
+        let mut parts = Vec::with_capacity(2);
+        let mut last = None;
+        for (i, t) in events.iter().enumerate() {
+            let ledger = if t.ledger == 0 && t.flags & post_or_void != 0 {
+                let earlier = events[..i]
+                    .iter()
+                    .rev()
+                    .find(|e| e.id == t.pending_id)
+                    .map(|e| e.ledger);
+                earlier.or_else(|| self.lookup_transfer(t.pending_id).map(|p| p.ledger))
+            } else {
+                Some(t.ledger)
+            };
+            if let Some(l) = ledger {
+                if last != Some(l) {
+                    last = Some(l);
+                    parts.push(self.partition_of(l));
+                }
+            }
+        }
+        parts.sort_unstable();
+        parts.dedup();
+        if parts.is_empty() {
+            parts.push(0);
+        }
+        parts
+    }
+
+    /// Creates accounts, appending one result per event to `results`. `now` is the wall clock
+    /// in ns. The whole batch is refused (nothing applied) when too large, when the table
+    /// cannot take it, or when it needs partitions `held` does not hold.
+    pub fn create_accounts(
+        &self,
+        held: &mut Held<'_>,
+        events: &[Account],
+        now: u64,
+        results: &mut Vec<CreateResult>,
+    ) -> Result<BatchInfo, BatchError> {
+        let imported = events
+            .first()
+            .is_some_and(|a| a.flags & flags::account::IMPORTED != 0);
+        self.execute(
+            held,
+            events.len(),
+            now,
+            imported,
+            Kind::Account,
+            results,
+            |ex, base, results| run_chains(ex, events, base, results, create_account),
+        )
+    }
+
+    /// Creates transfers (see [`Ledger::create_accounts`]). Pending transfers of the held
+    /// partitions that are due by the batch's first timestamp expire first.
+    pub fn create_transfers(
+        &self,
+        held: &mut Held<'_>,
+        events: &[Transfer],
+        now: u64,
+        results: &mut Vec<CreateResult>,
+    ) -> Result<BatchInfo, BatchError> {
+        let imported = events
+            .first()
+            .is_some_and(|t| t.flags & flags::transfer::IMPORTED != 0);
+        self.execute(
+            held,
+            events.len(),
+            now,
+            imported,
+            Kind::Transfer,
+            results,
+            |ex, base, results| {
+                run_chains(ex, events, base, results, |ex, t, ts| {
+                    // Start the cache misses of an event a few places ahead: each event touches
+                    // three random slots (its id and two accounts) in tables far larger than cache.
+                    if let Some(ahead) = events.get((ts - base) as usize + PREFETCH_AHEAD) {
+                        self.transfers.prefetch(ahead.id);
+                        self.accounts.prefetch(ahead.debit_account_id);
+                        self.accounts.prefetch(ahead.credit_account_id);
+                    }
+                    create_transfer(ex, t, ts)
+                })
+            },
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        held: &mut Held<'_>,
+        n: usize,
+        now: u64,
+        imported: bool,
+        kind: Kind,
+        results: &mut Vec<CreateResult>,
+        mut run: impl FnMut(&mut Exec<'_, '_>, u64, &mut Vec<CreateResult>) -> Result<(), Abort>,
+    ) -> Result<BatchInfo, BatchError> {
+        assert!(
+            std::ptr::eq(held.ledger, self),
+            "partitions held on another ledger"
+        );
+        if n > BATCH_MAX {
+            return Err(BatchError::TooManyEvents(n));
+        }
+        if imported && held.partitions().len() != self.partition_count() {
+            let missing = (0..self.partition_count())
+                .filter(|&p| !held.holds(p))
+                .collect();
+            return Err(BatchError::NeedPartitions(missing));
+        }
+        if n == 0 {
+            return Ok(BatchInfo { base_timestamp: 0 });
+        }
+        let base = self.reserve_timestamps(now, n as u64);
+        if kind == Kind::Transfer {
+            self.expire_held(held, base);
+        }
+        let (used, capacity): (&AtomicUsize, usize) = match kind {
+            Kind::Account => (&self.accounts_used, self.config.max_accounts),
+            Kind::Transfer => (&self.transfers_used, self.config.max_transfers),
+        };
+        let start = results.len();
+        loop {
+            if !Ledger::reserve(used, n, capacity) {
+                return Err(match kind {
+                    Kind::Account => BatchError::AccountsFull { capacity },
+                    Kind::Transfer => BatchError::TransfersFull { capacity },
+                });
+            }
+            let mut ex = Exec::new(held);
+            let outcome = run(&mut ex, base, results);
+            let claims = ex.claims(Kind::Account) + ex.claims(Kind::Transfer);
+            debug_assert!(claims <= n, "at most one claim per event");
+            used.fetch_sub(n - claims, std::sync::atomic::Ordering::AcqRel);
+            match outcome {
+                Ok(()) => {
+                    ex.commit();
+                    debug_assert_eq!(results.len() - start, n);
+                    return Ok(BatchInfo {
+                        base_timestamp: base,
+                    });
+                }
+                Err(Abort::Conflict(k, slot)) => {
+                    ex.abort();
+                    results.truncate(start);
+                    let table = if k == Kind::Account {
+                        &self.accounts
+                    } else {
+                        &self.transfers
+                    };
+                    table.wait_settled(slot);
+                }
+                Err(Abort::NeedPartition(p)) => {
+                    ex.abort();
+                    results.truncate(start);
+                    return Err(BatchError::NeedPartitions(vec![p]));
+                }
+            }
+        }
+    }
+
+    /// Expires the held partitions' pending transfers due by `now` (ns), releasing their
+    /// pending amounts and reopening accounts they closed. Returns how many expired.
+    pub fn expire_pending(&self, held: &mut Held<'_>, now: u64) -> usize {
+        self.expire_held(held, now)
+    }
+
+    fn expire_held(&self, held: &mut Held<'_>, now: u64) -> usize {
+        if held.next_expiry().is_none_or(|at| at > now) {
+            return 0;
+        }
+        let parts: Vec<usize> = held.partitions().to_vec();
+        let mut ex = Exec::new(held);
+        let expired = parts.into_iter().map(|p| expire_due(&mut ex, p, now)).sum();
+        ex.commit();
+        expired
+    }
+
+    /// Whether a transfer id is burned (a failed transfer's id), for tests and tools.
+    pub fn is_orphaned(&self, id: u128) -> bool {
+        matches!(self.transfers.probe(id, |_| false), Probe::Orphan(_))
+    }
+}

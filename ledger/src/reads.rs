@@ -1,0 +1,328 @@
+//! The read API: lookups straight from the lock-free tables, and index reads.
+//!
+//! Consistency contract: a read sees, for each partition it touches, the state between two of
+//! that partition's committed batches. Lookups get it without locks: they note each touched
+//! partition's commit sequence (even = no commit in progress) before reading its records,
+//! check the sequences again at the end, and look again for the ids they did not find (records
+//! are never removed once committed); any change means a batch committed meanwhile, so the
+//! lookup runs again. After a few tries it holds the partitions instead, so a reader never
+//! starves. Index reads (account transfers/balances, queries) hold the partitions they read
+//! for the duration of the read: partition state is only ever changed by a holder.
+
+use crate::flags::{account as af, account_filter as ff, query_filter as qf};
+use crate::ledger::{Ledger, BATCH_MAX};
+use crate::partition::{Entry, Partition, TimeIndex};
+use crate::table::{header, RecordTable};
+use crate::types::{Account, AccountBalance, AccountFilter, QueryFilter, Record, Transfer};
+use std::sync::atomic::{fence, Ordering};
+
+/// Lock-free attempts before a lookup holds the partitions.
+const LOOKUP_TRIES: usize = 8;
+
+impl Ledger {
+    /// The committed accounts with these ids, in request order; missing ids are left out.
+    pub fn lookup_accounts(&self, ids: &[u128]) -> Vec<Account> {
+        self.lookup(&self.accounts, ids)
+    }
+
+    /// The committed transfers with these ids, in request order; missing ids are left out.
+    pub fn lookup_transfers(&self, ids: &[u128]) -> Vec<Transfer> {
+        self.lookup(&self.transfers, ids)
+    }
+
+    pub fn lookup_account(&self, id: u128) -> Option<Account> {
+        self.lookup_accounts(&[id]).pop()
+    }
+
+    pub fn lookup_transfer(&self, id: u128) -> Option<Transfer> {
+        self.lookup_transfers(&[id]).pop()
+    }
+
+    fn lookup<R: Record + Default>(&self, table: &RecordTable, ids: &[u128]) -> Vec<R> {
+        let ids = &ids[..ids.len().min(BATCH_MAX)];
+        let mut out = Vec::with_capacity(ids.len());
+        for _ in 0..LOOKUP_TRIES {
+            out.clear();
+            if self.try_lookup(table, ids, &mut out) {
+                return out;
+            }
+            std::thread::yield_now();
+        }
+        // Starving: hold every partition, so nothing commits during the read.
+        let _held = self.lock_all();
+        out.clear();
+        let consistent = self.try_lookup(table, ids, &mut out);
+        debug_assert!(
+            consistent,
+            "no commit can happen while every partition is held"
+        );
+        out
+    }
+
+    fn try_lookup<R: Record + Default>(
+        &self,
+        table: &RecordTable,
+        ids: &[u128],
+        out: &mut Vec<R>,
+    ) -> bool {
+        let mut seen: Vec<(usize, u64)> = Vec::new();
+        let mut missing: Vec<u128> = Vec::new();
+        for &id in ids {
+            if id == 0 || id == u128::MAX {
+                continue;
+            }
+            let Some(slot) = table.find_committed(id).0 else {
+                missing.push(id);
+                continue;
+            };
+            let p = header::partition(table.header_of(slot));
+            if !seen.iter().any(|&(q, _)| q == p) {
+                let s = self.commit_seq[p].0.load(Ordering::Acquire);
+                if s % 2 == 1 {
+                    return false;
+                }
+                seen.push((p, s));
+            }
+            out.push(table.read::<R>(slot).0);
+        }
+        fence(Ordering::Acquire);
+        if seen
+            .iter()
+            .any(|&(p, s)| self.commit_seq[p].0.load(Ordering::Relaxed) != s)
+        {
+            return false;
+        }
+        missing
+            .iter()
+            .all(|&id| table.find_committed(id).0.is_none())
+    }
+
+    /// The account's transfers matching `filter`, by timestamp (descending when reversed).
+    /// An invalid filter gives an empty result.
+    pub fn get_account_transfers(&self, filter: &AccountFilter) -> Vec<Transfer> {
+        let Some((slot, p)) = self.filter_account(filter) else {
+            return Vec::new();
+        };
+        let part = self.partitions[p].lock();
+        let Some(list) = part.account_transfers.get(&slot) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in window(
+            list,
+            filter.timestamp_min,
+            filter.timestamp_max,
+            filter.flags & ff::REVERSED != 0,
+        ) {
+            let t: Transfer = self.transfers.read_owned(e.slot);
+            if transfer_matches(&t, filter) {
+                out.push(t);
+                if out.len() == limit(filter.limit) {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The account's balances after each of its transfers matching `filter` (accounts with
+    /// the `history` flag only).
+    pub fn get_account_balances(&self, filter: &AccountFilter) -> Vec<AccountBalance> {
+        let Some((slot, p)) = self.filter_account(filter) else {
+            return Vec::new();
+        };
+        let part = self.partitions[p].lock();
+        let account: Account = self.accounts.read_owned(slot);
+        if account.flags & af::HISTORY == 0 {
+            return Vec::new();
+        }
+        let Some(rows) = part.account_history.get(&slot) else {
+            return Vec::new();
+        };
+        let (lo, hi) = bounds(filter.timestamp_min, filter.timestamp_max);
+        let from = rows.partition_point(|r| r.balance.timestamp < lo);
+        let to = rows.partition_point(|r| r.balance.timestamp <= hi);
+        let rows = &rows[from..to.max(from)];
+        let mut out = Vec::new();
+        let mut take = |r: &crate::partition::HistoryRow| {
+            let t: Transfer = self.transfers.read_owned(r.slot);
+            if transfer_matches(&t, filter) {
+                out.push(r.balance);
+            }
+            out.len() < limit(filter.limit)
+        };
+        if filter.flags & ff::REVERSED != 0 {
+            for r in rows.iter().rev() {
+                if !take(r) {
+                    break;
+                }
+            }
+        } else {
+            for r in rows {
+                if !take(r) {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Validates an account filter and finds its account: (slot, partition).
+    fn filter_account(&self, f: &AccountFilter) -> Option<(u32, usize)> {
+        let valid = f.account_id != 0
+            && f.account_id != u128::MAX
+            && f.limit != 0
+            && f.flags & !ff::ALL == 0
+            && f.flags & (ff::DEBITS | ff::CREDITS) != 0
+            && f.reserved.iter().all(|&b| b == 0)
+            && (f.timestamp_max == 0 || f.timestamp_min <= f.timestamp_max);
+        if !valid {
+            return None;
+        }
+        let slot = self.accounts.find_committed(f.account_id).0?;
+        Some((slot, header::partition(self.accounts.header_of(slot))))
+    }
+
+    /// Accounts matching every non-zero field of `filter`, by timestamp.
+    pub fn query_accounts(&self, filter: &QueryFilter) -> Vec<Account> {
+        self.query(
+            filter,
+            |p| &p.accounts,
+            &self.accounts,
+            |a: &Account| {
+                (
+                    a.user_data_128,
+                    a.user_data_64,
+                    a.user_data_32,
+                    a.ledger,
+                    a.code,
+                    a.timestamp,
+                )
+            },
+        )
+    }
+
+    /// Transfers matching every non-zero field of `filter`, by timestamp.
+    pub fn query_transfers(&self, filter: &QueryFilter) -> Vec<Transfer> {
+        self.query(
+            filter,
+            |p| &p.transfers,
+            &self.transfers,
+            |t: &Transfer| {
+                (
+                    t.user_data_128,
+                    t.user_data_64,
+                    t.user_data_32,
+                    t.ledger,
+                    t.code,
+                    t.timestamp,
+                )
+            },
+        )
+    }
+
+    fn query<R: Record + Default>(
+        &self,
+        f: &QueryFilter,
+        index: impl Fn(&Partition) -> &TimeIndex,
+        table: &RecordTable,
+        fields: impl Fn(&R) -> (u128, u64, u32, u32, u16, u64),
+    ) -> Vec<R> {
+        let valid = f.limit != 0
+            && f.flags & !qf::ALL == 0
+            && f.reserved.iter().all(|&b| b == 0)
+            && (f.timestamp_max == 0 || f.timestamp_min <= f.timestamp_max);
+        if !valid {
+            return Vec::new();
+        }
+        let reversed = f.flags & qf::REVERSED != 0;
+        let parts: Vec<usize> = if f.ledger != 0 {
+            vec![self.partition_of(f.ledger)]
+        } else {
+            (0..self.partition_count()).collect()
+        };
+        let held = self.lock(&parts);
+        let mut out: Vec<(u64, R)> = Vec::new();
+        for part in &held.guards {
+            let index = index(part);
+            let list: &[Entry] = if f.user_data_128 != 0 {
+                index
+                    .by_user_data_128
+                    .get(&f.user_data_128)
+                    .map_or(&[], |v| v)
+            } else if f.user_data_64 != 0 {
+                index
+                    .by_user_data_64
+                    .get(&f.user_data_64)
+                    .map_or(&[], |v| v)
+            } else if f.user_data_32 != 0 {
+                index
+                    .by_user_data_32
+                    .get(&f.user_data_32)
+                    .map_or(&[], |v| v)
+            } else {
+                &index.by_timestamp
+            };
+            let mut found = 0;
+            for e in window(list, f.timestamp_min, f.timestamp_max, reversed) {
+                let r: R = table.read_owned(e.slot);
+                let (u128_, u64_, u32_, ledger, code, ts) = fields(&r);
+                let matches = (f.user_data_128 == 0 || f.user_data_128 == u128_)
+                    && (f.user_data_64 == 0 || f.user_data_64 == u64_)
+                    && (f.user_data_32 == 0 || f.user_data_32 == u32_)
+                    && (f.ledger == 0 || f.ledger == ledger)
+                    && (f.code == 0 || f.code == code);
+                if matches {
+                    out.push((ts, r));
+                    found += 1;
+                    if found == limit(f.limit) {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(held);
+        out.sort_unstable_by_key(|(ts, _)| *ts);
+        if reversed {
+            out.reverse();
+        }
+        out.truncate(limit(f.limit));
+        out.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+fn limit(l: u32) -> usize {
+    (l as usize).min(BATCH_MAX)
+}
+
+/// Inclusive timestamp bounds of a filter (0 = unbounded).
+fn bounds(min: u64, max: u64) -> (u64, u64) {
+    (min, if max == 0 { u64::MAX } else { max })
+}
+
+/// The entries of a timestamp-ordered list within [min, max], in the requested direction.
+fn window(
+    list: &[Entry],
+    min: u64,
+    max: u64,
+    reversed: bool,
+) -> Box<dyn Iterator<Item = &Entry> + '_> {
+    let (lo, hi) = bounds(min, max);
+    let from = list.partition_point(|e| e.timestamp < lo);
+    let to = list.partition_point(|e| e.timestamp <= hi).max(from);
+    let slice = &list[from..to];
+    if reversed {
+        Box::new(slice.iter().rev())
+    } else {
+        Box::new(slice.iter())
+    }
+}
+
+fn transfer_matches(t: &Transfer, f: &AccountFilter) -> bool {
+    let side = (f.flags & ff::DEBITS != 0 && t.debit_account_id == f.account_id)
+        || (f.flags & ff::CREDITS != 0 && t.credit_account_id == f.account_id);
+    side && (f.user_data_128 == 0 || f.user_data_128 == t.user_data_128)
+        && (f.user_data_64 == 0 || f.user_data_64 == t.user_data_64)
+        && (f.user_data_32 == 0 || f.user_data_32 == t.user_data_32)
+        && (f.code == 0 || f.code == t.code)
+}

@@ -1,0 +1,132 @@
+//! Zero-initialised arrays of atomics, allocated once. Large tables come from an anonymous
+//! mapping (pages are touched lazily; transparent huge pages are requested), so a table sized
+//! for millions of records costs nothing until it is used.
+
+use super::sync::AtomicU64;
+
+/// A fixed-length array of `AtomicU64`, zeroed at creation.
+pub(crate) struct AtomicArray {
+    #[cfg(not(loom))]
+    ptr: *mut AtomicU64,
+    #[cfg(not(loom))]
+    bytes: usize,
+    #[cfg(loom)]
+    items: Box<[AtomicU64]>,
+    len: usize,
+}
+
+// SAFETY: the array only hands out `&AtomicU64`, which is Sync; the mapping is owned.
+unsafe impl Send for AtomicArray {}
+// SAFETY: as above: all access goes through atomics.
+unsafe impl Sync for AtomicArray {}
+
+impl AtomicArray {
+    /// `len` zeroed words; `prefault` touches every page now (start-up) instead of on first use.
+    #[cfg(not(loom))]
+    pub fn new(len: usize, prefault: bool) -> Result<AtomicArray, String> {
+        let bytes = len.checked_mul(8).ok_or("table too large")?.max(8);
+        let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+        if prefault {
+            flags |= libc::MAP_POPULATE;
+        }
+        // SAFETY: an anonymous private mapping with no address hint; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(format!(
+                "cannot map {bytes} bytes for a ledger table: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: advice on the region just mapped; failure (no THP) is harmless.
+        unsafe {
+            libc::madvise(ptr, bytes, libc::MADV_HUGEPAGE);
+        }
+        Ok(AtomicArray {
+            ptr: ptr.cast(),
+            bytes,
+            len,
+        })
+    }
+
+    #[cfg(loom)]
+    pub fn new(len: usize, _prefault: bool) -> Result<AtomicArray, String> {
+        Ok(AtomicArray {
+            items: (0..len).map(|_| AtomicU64::new(0)).collect(),
+            len,
+        })
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> &AtomicU64 {
+        assert!(i < self.len, "index {i} out of bounds {}", self.len);
+        #[cfg(not(loom))]
+        {
+            // SAFETY: `i < len`; the mapping holds `len` zero-initialised u64s, a valid
+            // `AtomicU64` bit pattern, aligned to the page; it lives as long as `self`.
+            unsafe { &*self.ptr.add(i) }
+        }
+        #[cfg(loom)]
+        {
+            &self.items[i]
+        }
+    }
+
+    /// Hints the CPU to fetch word `i`'s cache line.
+    #[inline]
+    pub fn prefetch(&self, i: usize) {
+        #[cfg(all(not(loom), target_arch = "x86_64"))]
+        if i < self.len {
+            // SAFETY: prefetching is a hint that never faults; the address is inside the mapping.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(
+                    self.ptr.add(i) as *const i8,
+                    std::arch::x86_64::_MM_HINT_T0,
+                );
+            }
+        }
+        #[cfg(any(loom, not(target_arch = "x86_64")))]
+        let _ = i;
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for AtomicArray {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the region mapped in `new`; no reference outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.bytes);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn zeroed_and_writable() {
+        let a = AtomicArray::new(1 << 20, false).unwrap();
+        assert_eq!(a.len, 1 << 20);
+        assert_eq!(a.get(12345).load(Ordering::Relaxed), 0);
+        a.get(12345).store(7, Ordering::Relaxed);
+        a.prefetch(99);
+        assert_eq!(a.get(12345).load(Ordering::Relaxed), 7);
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn bounds_are_checked() {
+        let a = AtomicArray::new(4, false).unwrap();
+        a.get(4);
+    }
+}

@@ -1,0 +1,149 @@
+//! Whole-ledger invariant checks and snapshots, for tests and tools (they hold every partition).
+
+use crate::flags::account as af;
+use crate::ledger::Ledger;
+use crate::partition::PendingState;
+use crate::types::{Account, Transfer};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+
+impl Ledger {
+    /// Every committed account, by id.
+    pub fn all_accounts(&self) -> Vec<Account> {
+        let _held = self.lock_all();
+        let mut v: Vec<Account> = self
+            .accounts
+            .committed_slots()
+            .into_iter()
+            .map(|s| self.accounts.read_owned(s))
+            .collect();
+        v.sort_unstable_by_key(|a| a.id);
+        v
+    }
+
+    /// Every committed transfer, by id.
+    pub fn all_transfers(&self) -> Vec<Transfer> {
+        let _held = self.lock_all();
+        let mut v: Vec<Transfer> = self
+            .transfers
+            .committed_slots()
+            .into_iter()
+            .map(|s| self.transfers.read_owned(s))
+            .collect();
+        v.sort_unstable_by_key(|t| t.id);
+        v
+    }
+
+    /// Checks the ledger's invariants: per ledger Σdebits = Σcredits (pending and posted); no
+    /// balance limit broken; pending balances equal the sum of pending transfers; timestamps
+    /// unique; indexes in timestamp order; table usage within its counters.
+    pub fn verify(&self) -> Result<(), String> {
+        let mut held = self.lock_all();
+        let accounts = self.all_accounts_unlocked();
+        // Per-ledger sums are 192-bit (u128 + carry count): many accounts may each hold
+        // balances near 2^128.
+        let mut sums: BTreeMap<u32, [(u128, u64); 4]> = BTreeMap::new();
+        let mut by_id: HashMap<u128, &Account> = HashMap::new();
+        let mut timestamps = Vec::new();
+        for a in &accounts {
+            let s = sums.entry(a.ledger).or_default();
+            for (sum, x) in s.iter_mut().zip([
+                a.debits_pending,
+                a.debits_posted,
+                a.credits_pending,
+                a.credits_posted,
+            ]) {
+                let (low, carry) = sum.0.overflowing_add(x);
+                *sum = (low, sum.1 + u64::from(carry));
+            }
+            let debits = a
+                .debits_pending
+                .checked_add(a.debits_posted)
+                .ok_or("debits overflow")?;
+            let credits = a
+                .credits_pending
+                .checked_add(a.credits_posted)
+                .ok_or("credits overflow")?;
+            if a.flags & af::DEBITS_MUST_NOT_EXCEED_CREDITS != 0 && debits > a.credits_posted {
+                return Err(format!("account {} debits exceed credits", a.id));
+            }
+            if a.flags & af::CREDITS_MUST_NOT_EXCEED_DEBITS != 0 && credits > a.debits_posted {
+                return Err(format!("account {} credits exceed debits", a.id));
+            }
+            by_id.insert(a.id, a);
+            timestamps.push(a.timestamp);
+        }
+        for (ledger, [dp, dpo, cp, cpo]) in &sums {
+            if dp != cp || dpo != cpo {
+                return Err(format!("ledger {ledger} unbalanced: pending {dp:?} vs {cp:?}, posted {dpo:?} vs {cpo:?}"));
+            }
+        }
+        let mut pending_sums: HashMap<u128, (u128, u128)> = HashMap::new();
+        for p in 0..self.partition_count() {
+            let part = held.part(p);
+            for (&slot, &state) in &part.pending {
+                if state != PendingState::Pending {
+                    continue;
+                }
+                let t: Transfer = self.transfers.read_owned(slot);
+                pending_sums.entry(t.debit_account_id).or_default().0 += t.amount;
+                pending_sums.entry(t.credit_account_id).or_default().1 += t.amount;
+            }
+            for index in [&part.accounts, &part.transfers] {
+                if index
+                    .by_timestamp
+                    .windows(2)
+                    .any(|w| w[0].timestamp >= w[1].timestamp)
+                {
+                    return Err(format!("partition {p}: index out of timestamp order"));
+                }
+            }
+        }
+        for a in &accounts {
+            let (d, c) = pending_sums.get(&a.id).copied().unwrap_or((0, 0));
+            if a.debits_pending != d || a.credits_pending != c {
+                return Err(format!(
+                    "account {}: pending balances {}/{} but pending transfers sum to {d}/{c}",
+                    a.id, a.debits_pending, a.credits_pending
+                ));
+            }
+        }
+        for slot in self.transfers.committed_slots() {
+            let t: Transfer = self.transfers.read_owned(slot);
+            for id in [t.debit_account_id, t.credit_account_id] {
+                if !by_id.contains_key(&id) {
+                    return Err(format!("transfer {} refers to missing account {id}", t.id));
+                }
+            }
+            timestamps.push(t.timestamp);
+        }
+        timestamps.sort_unstable();
+        if let Some(w) = timestamps.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("timestamp {} used twice", w[0]));
+        }
+        if timestamps.first().is_some_and(|&t| t == 0) {
+            return Err("a record has timestamp 0".into());
+        }
+        for (name, table, used) in [
+            ("accounts", &self.accounts, &self.accounts_used),
+            ("transfers", &self.transfers, &self.transfers_used),
+        ] {
+            let (live, orphan, tomb) = table.census();
+            if live + orphan + tomb != used.load(Ordering::Acquire) {
+                return Err(format!(
+                    "{name}: {live}+{orphan}+{tomb} slots in use, counter says {used:?}"
+                ));
+            }
+        }
+        drop(held);
+        Ok(())
+    }
+
+    fn all_accounts_unlocked(&self) -> Vec<Account> {
+        self.accounts
+            .committed_slots()
+            .into_iter()
+            .map(|s| self.accounts.read_owned(s))
+            .collect()
+    }
+}
