@@ -326,11 +326,16 @@ fn apply(
         debit_slot: dr.slot,
         credit_slot: cr.slot,
         expires_at,
-        history: [
-            row(&d2).map(|b| (dr.slot, b)),
-            row(&c2).map(|b| (cr.slot, b)),
-        ],
+        history_rows: 0,
     });
+    for (view, after) in [(dr, &d2), (cr, &c2)] {
+        if let Some(b) = row(after) {
+            ex.history.push((view.slot, b));
+            if let Some(last) = ex.created_transfers.last_mut() {
+                last.history_rows += 1;
+            }
+        }
+    }
 }
 
 fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, at: u32) -> Result<Outcome, Abort> {

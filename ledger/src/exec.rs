@@ -54,6 +54,7 @@ pub(crate) struct Checkpoint {
     undo: usize,
     accounts: usize,
     transfers: usize,
+    history: usize,
 }
 
 pub(crate) struct CreatedAccount {
@@ -69,8 +70,8 @@ pub(crate) struct CreatedTransfer {
     pub debit_slot: u32,
     pub credit_slot: u32,
     pub expires_at: Option<u64>,
-    /// Balance rows for accounts with `history`: (account slot, balances after).
-    pub history: [Option<(u32, AccountBalance)>; 2],
+    /// How many rows of `Exec::history` belong to this transfer (accounts with `history`).
+    pub history_rows: u8,
 }
 
 /// An account as the executing batch sees it.
@@ -90,9 +91,17 @@ pub(crate) struct Exec<'h, 'a> {
     inserted: Vec<(Kind, u32)>,
     pub created_accounts: Vec<CreatedAccount>,
     pub created_transfers: Vec<CreatedTransfer>,
+    /// Balance rows of created transfers, in order: (account slot, balances after). Kept apart
+    /// from `created_transfers` so the common case (no `history` accounts) moves small entries.
+    pub history: Vec<(u32, AccountBalance)>,
     /// This batch's view of the latest account / transfer timestamps.
     pub last_account_timestamp: u64,
     pub last_transfer_timestamp: u64,
+    /// Inside a linked chain: changes are logged so the chain can be undone. Outside one
+    /// nothing is ever undone except by aborting the whole attempt, which drops the overlay
+    /// and tombstones every insert without the log, so the log (128+ bytes per account
+    /// change) is skipped there.
+    in_chain: bool,
 }
 
 impl<'h, 'a> Exec<'h, 'a> {
@@ -106,8 +115,10 @@ impl<'h, 'a> Exec<'h, 'a> {
             inserted: Vec::new(),
             created_accounts: Vec::new(),
             created_transfers: Vec::new(),
+            history: Vec::new(),
             last_account_timestamp: ledger.last_account_timestamp.load(Ordering::Acquire),
             last_transfer_timestamp: ledger.last_transfer_timestamp.load(Ordering::Acquire),
+            in_chain: false,
         }
     }
 
@@ -182,7 +193,9 @@ impl<'h, 'a> Exec<'h, 'a> {
         debug_assert!(self.held.holds(view.partition));
         debug_assert_eq!(account.id, view.account.id);
         let before = self.overlay.insert(view.slot, account);
-        self.undo.push(Undo::Account(view.slot, before));
+        if self.in_chain {
+            self.undo.push(Undo::Account(view.slot, before));
+        }
     }
 
     pub fn pending_state(&mut self, partition: usize, slot: u32) -> Option<PendingState> {
@@ -219,29 +232,36 @@ impl<'h, 'a> Exec<'h, 'a> {
             return false;
         }
         self.inserted.push((kind, at));
-        if undoable {
+        if undoable && self.in_chain {
             self.undo.push(Undo::Insert(kind, at));
         }
         true
     }
 
     pub fn set_last_account_timestamp(&mut self, ts: u64) {
-        self.undo
-            .push(Undo::LastAccountTimestamp(self.last_account_timestamp));
+        if self.in_chain {
+            self.undo
+                .push(Undo::LastAccountTimestamp(self.last_account_timestamp));
+        }
         self.last_account_timestamp = ts;
     }
 
     pub fn set_last_transfer_timestamp(&mut self, ts: u64) {
-        self.undo
-            .push(Undo::LastTransferTimestamp(self.last_transfer_timestamp));
+        if self.in_chain {
+            self.undo
+                .push(Undo::LastTransferTimestamp(self.last_transfer_timestamp));
+        }
         self.last_transfer_timestamp = ts;
     }
 
-    pub fn checkpoint(&self) -> Checkpoint {
+    /// Starts a linked chain: from here changes are logged until [`Exec::end_chain`].
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        self.in_chain = true;
         Checkpoint {
             undo: self.undo.len(),
             accounts: self.created_accounts.len(),
             transfers: self.created_transfers.len(),
+            history: self.history.len(),
         }
     }
 
@@ -276,14 +296,22 @@ impl<'h, 'a> Exec<'h, 'a> {
         }
         self.created_accounts.truncate(cp.accounts);
         self.created_transfers.truncate(cp.transfers);
+        self.history.truncate(cp.history);
+    }
+
+    pub fn end_chain(&mut self) {
+        self.in_chain = false;
     }
 
     /// Undoes the whole attempt, orphaned ids included.
     pub fn abort(mut self) {
+        // Account changes outside chains were not logged: drop them all below (nothing of
+        // the overlay was ever visible).
         self.rollback(Checkpoint {
             undo: 0,
             accounts: 0,
             transfers: 0,
+            history: 0,
         });
         for &(kind, slot) in &self.inserted {
             let table = self.table(kind);
@@ -291,6 +319,7 @@ impl<'h, 'a> Exec<'h, 'a> {
                 table.tombstone(slot);
             }
         }
+        self.overlay.clear();
     }
 
     /// Makes the attempt's effects visible at once, then updates the partitions' indexes.
@@ -322,6 +351,8 @@ impl<'h, 'a> Exec<'h, 'a> {
                 .accounts
                 .push(c.entry, u128_, u64_, u32_);
         }
+        let history = std::mem::take(&mut self.history);
+        let mut rows = history.into_iter();
         for c in std::mem::take(&mut self.created_transfers) {
             let part = self.held.part(c.partition);
             let (u128_, u64_, u32_) = c.user_data;
@@ -334,7 +365,7 @@ impl<'h, 'a> Exec<'h, 'a> {
                 .entry(c.credit_slot)
                 .or_default()
                 .push(c.entry);
-            for (account_slot, balance) in c.history.into_iter().flatten() {
+            for (account_slot, balance) in rows.by_ref().take(c.history_rows.into()) {
                 part.account_history
                     .entry(account_slot)
                     .or_default()
@@ -489,7 +520,9 @@ pub(crate) fn run_chains<E: Event, S: Status>(
             }
         }
         if !e.linked() {
-            chain = None;
+            if chain.take().is_some() {
+                ex.end_chain();
+            }
             broken = false;
         }
     }

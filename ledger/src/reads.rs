@@ -77,11 +77,7 @@ impl Ledger {
             };
             let p = header::partition(table.header_of(slot));
             if !seen.iter().any(|&(q, _)| q == p) {
-                let s = self.commit_seq[p].0.load(Ordering::Acquire);
-                if s % 2 == 1 {
-                    return false;
-                }
-                seen.push((p, s));
+                seen.push((p, self.settled_seq(p)));
             }
             out.push(table.read::<R>(slot).0);
         }
@@ -95,6 +91,25 @@ impl Ledger {
         missing
             .iter()
             .all(|&id| table.find_committed(id).0.is_none())
+    }
+
+    /// Partition `p`'s commit sequence once no commit is in progress. A commit window is short
+    /// (it only publishes what the batch prepared), so waiting for it is cheaper than giving up
+    /// the read; it does not count as a failed try.
+    fn settled_seq(&self, p: usize) -> u64 {
+        let mut spins = 0u32;
+        loop {
+            let s = self.commit_seq[p].0.load(Ordering::Acquire);
+            if s % 2 == 0 {
+                return s;
+            }
+            spins += 1;
+            if spins < 1 << 10 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// The account's transfers matching `filter`, by timestamp (descending when reversed).

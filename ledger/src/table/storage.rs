@@ -25,10 +25,10 @@ impl AtomicArray {
     #[cfg(not(loom))]
     pub fn new(len: usize, prefault: bool) -> Result<AtomicArray, String> {
         let bytes = len.checked_mul(8).ok_or("table too large")?.max(8);
-        let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        if prefault {
-            flags |= libc::MAP_POPULATE;
-        }
+        // Populate only after asking for huge pages: pages faulted in before the advice are
+        // 4 KiB pages, and a table probed at random needs huge pages to avoid a TLB miss on
+        // nearly every access.
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
         // SAFETY: an anonymous private mapping with no address hint; the result is checked.
         let ptr = unsafe {
             libc::mmap(
@@ -49,6 +49,21 @@ impl AtomicArray {
         // SAFETY: advice on the region just mapped; failure (no THP) is harmless.
         unsafe {
             libc::madvise(ptr, bytes, libc::MADV_HUGEPAGE);
+        }
+        if prefault {
+            // MADV_POPULATE_WRITE (Linux 5.14) faults every page in now, as huge pages where
+            // possible; on older kernels touch one word per page instead.
+            const MADV_POPULATE_WRITE: libc::c_int = 23;
+            // SAFETY: advice on the region just mapped.
+            let populated = unsafe { libc::madvise(ptr, bytes, MADV_POPULATE_WRITE) } == 0;
+            if !populated {
+                let words = ptr.cast::<AtomicU64>();
+                for page in (0..len).step_by(512) {
+                    // SAFETY: `page < len`, inside the mapping, zero-initialised (a valid
+                    // AtomicU64); storing the zero already there only faults the page in.
+                    unsafe { (*words.add(page)).store(0, std::sync::atomic::Ordering::Relaxed) };
+                }
+            }
         }
         Ok(AtomicArray {
             ptr: ptr.cast(),
