@@ -1,5 +1,239 @@
-//! `ringledger-bench`: load generator (filled in by the ledger-over-the-wire work).
+//! `ringledger-bench`: a load generator for Ringledger's ledger, with Lua Beetle's workloads and
+//! hot/cold account model, over the binary protocol or RESP.
+//!
+//! Accounts 1..=N live in ledger 1. A transfer debits one of the `--hot` accounts and credits a
+//! uniformly chosen other account, amount 100; transfer ids never collide (a per-run nonce).
+//! Every connection is a thread with one request in flight. The run ends with an audit: all
+//! accounts are looked up and Σdebits must equal Σcredits (posted and pending), and the change
+//! since the start must equal what the successful transfers moved.
+//!
+//! The last two lines are `transfers_per_second=<N>` and `audit=ok` (or `audit=FAILED <why>`,
+//! with exit status 1).
+
+mod audit;
+mod conn;
+mod workload;
+
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use workload::{Totals, Workload};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    Binary,
+    Resp,
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ringledger-bench",
+    about = "Load generator for Ringledger's ledger"
+)]
+pub struct Args {
+    /// Server address (a binary listener for --protocol binary, a RESP one for resp).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub address: String,
+    #[arg(long, value_enum, default_value = "binary")]
+    pub protocol: Protocol,
+    #[arg(long, value_enum, default_value = "transfer")]
+    pub workload: Workload,
+    /// Accounts 1..=N (created at start if missing).
+    #[arg(long, default_value_t = 10_000)]
+    pub accounts: u64,
+    /// Debits come from accounts 1..=hot.
+    #[arg(long, default_value_t = 100)]
+    pub hot: u64,
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// Events per request (at most 8189).
+    #[arg(long, default_value_t = 8189)]
+    pub batch: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// mixed: fraction of requests that create transfers (the rest look accounts up).
+    #[arg(long, default_value_t = 0.5)]
+    pub transfer_ratio: f64,
+    /// mixed: fraction of transfer requests that are two-phase.
+    #[arg(long, default_value_t = 0.2)]
+    pub twophase_ratio: f64,
+    /// Skip the end-of-run audit.
+    #[arg(long)]
+    pub no_audit: bool,
+}
+
+/// Counters every connection thread adds to, read by the progress line.
+#[derive(Default)]
+struct Live {
+    transfers: AtomicU64,
+    lookups: AtomicU64,
+    requests: AtomicU64,
+}
+
 fn main() {
-    eprintln!("ringledger-bench: not built yet");
-    std::process::exit(2);
+    let args = Args::parse();
+    if let Err(e) = validate(&args) {
+        eprintln!("ringledger-bench: {e}");
+        std::process::exit(2);
+    }
+    match run(&args) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("ringledger-bench: {e}");
+            println!("transfers_per_second=0");
+            println!("audit=FAILED {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn validate(a: &Args) -> Result<(), String> {
+    if a.batch == 0 || a.batch > 8189 {
+        return Err(format!("--batch must be 1..=8189, not {}", a.batch));
+    }
+    if a.accounts < 2 || a.hot == 0 || a.hot > a.accounts {
+        return Err("need --accounts >= 2 and 1 <= --hot <= --accounts".into());
+    }
+    if a.connections == 0 || a.duration == 0 {
+        return Err("--connections and --duration must be at least 1".into());
+    }
+    if !(0.0..=1.0).contains(&a.transfer_ratio) || !(0.0..=1.0).contains(&a.twophase_ratio) {
+        return Err("ratios are between 0 and 1".into());
+    }
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<bool, String> {
+    let mut setup = conn::Conn::connect(args.protocol, &args.address)?;
+    workload::create_accounts(&mut setup, args.accounts)?;
+    let before = if args.no_audit {
+        None
+    } else {
+        Some(audit::sums(&mut setup, args.accounts)?)
+    };
+    println!(
+        "ringledger-bench: {:?} workload over {:?}, {} connection(s), batch {}, {} accounts ({} hot), {} s",
+        args.workload, args.protocol, args.connections, args.batch, args.accounts, args.hot, args.duration
+    );
+
+    let live = Arc::new(Live::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let nonce = workload::run_nonce();
+    let started = Instant::now();
+    let threads: Vec<_> = (0..args.connections)
+        .map(|i| {
+            let (args, live, stop) = (args.clone(), live.clone(), stop.clone());
+            std::thread::spawn(move || -> Result<(Totals, Histogram<u64>), String> {
+                let mut c = conn::Conn::connect(args.protocol, &args.address)?;
+                let mut gen = workload::Generator::new(&args, nonce, i as u64);
+                let mut totals = Totals::default();
+                let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+                    .map_err(|e| e.to_string())?;
+                while !stop.load(Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    let (transfers, lookups) = gen.step(&mut c, &mut totals)?;
+                    let us = t0.elapsed().as_micros().max(1) as u64;
+                    let _ = hist.record(us.min(600_000_000));
+                    live.transfers.fetch_add(transfers, Ordering::Relaxed);
+                    live.lookups.fetch_add(lookups, Ordering::Relaxed);
+                    live.requests.fetch_add(1, Ordering::Relaxed);
+                }
+                gen.finish(&mut c, &mut totals)?;
+                Ok((totals, hist))
+            })
+        })
+        .collect();
+
+    let deadline = started + Duration::from_secs(args.duration);
+    let mut last = (0u64, 0u64);
+    let mut second = 0;
+    while Instant::now() < deadline {
+        std::thread::sleep(
+            Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now())),
+        );
+        second += 1;
+        let now = (
+            live.transfers.load(Ordering::Relaxed),
+            live.lookups.load(Ordering::Relaxed),
+        );
+        println!(
+            "[{second:>3}s] transfers/s={} lookups/s={} requests={}",
+            now.0 - last.0,
+            now.1 - last.1,
+            live.requests.load(Ordering::Relaxed)
+        );
+        last = now;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+
+    let mut totals = Totals::default();
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+    for t in threads {
+        let (t, h) = t
+            .join()
+            .map_err(|_| "a connection thread panicked".to_string())??;
+        totals.add(&t);
+        hist.add(&h).map_err(|e| e.to_string())?;
+    }
+    let secs = elapsed.as_secs_f64();
+    println!("--- summary ---");
+    println!(
+        "elapsed={secs:.2}s requests={} transfers={} lookups={}",
+        hist.len(),
+        totals.transfers,
+        totals.lookups
+    );
+    println!(
+        "operations_per_second={} (transfers {}/s, lookups {}/s)",
+        ((totals.transfers + totals.lookups) as f64 / secs) as u64,
+        (totals.transfers as f64 / secs) as u64,
+        (totals.lookups as f64 / secs) as u64
+    );
+    println!(
+        "request_latency_us p50={} p99={} p999={} max={}",
+        hist.value_at_quantile(0.5),
+        hist.value_at_quantile(0.99),
+        hist.value_at_quantile(0.999),
+        hist.max()
+    );
+    let failures: BTreeMap<&str, u64> = totals
+        .failures
+        .iter()
+        .map(|(s, n)| (workload::status_name(*s), *n))
+        .collect();
+    if failures.is_empty() {
+        println!("failures: none");
+    } else {
+        for (name, n) in &failures {
+            println!("failures: {name}={n}");
+        }
+    }
+    let verdict = match before {
+        None => Ok(()),
+        Some(before) => {
+            let after = audit::sums(&mut setup, args.accounts)?;
+            audit::check(&before, &after, &totals)
+        }
+    };
+    println!(
+        "transfers_per_second={}",
+        (totals.transfers as f64 / secs) as u64
+    );
+    match verdict {
+        Ok(()) => {
+            println!("audit={}", if args.no_audit { "skipped" } else { "ok" });
+            Ok(true)
+        }
+        Err(why) => {
+            println!("audit=FAILED {why}");
+            Ok(false)
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod ledger_ops;
 pub mod runtime;
 pub mod state;
 pub mod stats;

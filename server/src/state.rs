@@ -29,6 +29,8 @@ pub struct StateOptions {
     pub tcp_port: u16,
     /// Absolute path of the config file (INFO server `config_file`).
     pub config_file: String,
+    /// `[ledger]` sizes: partitions, max_accounts, max_transfers.
+    pub ledger: ledger::LedgerConfig,
 }
 
 /// Shared, concurrent server state.
@@ -37,6 +39,8 @@ pub struct ServerState {
     pub cache: cache::Store,
     pub clients: client::Registry,
     pub stats: stats::ServerStats,
+    /// The ledger: tables allocated once here, partitions held by the workers that execute.
+    pub ledger: std::sync::Arc<ledger::Ledger>,
     /// Set by SHUTDOWN or a signal; workers stop accepting, flush and exit.
     pub shutdown_requested: AtomicBool,
     pub started: std::time::Instant,
@@ -59,8 +63,11 @@ impl ServerState {
     pub fn new(options: StateOptions) -> Result<Self, String> {
         let cache = cache::Store::new(&options)?;
         let stats = stats::ServerStats::new(options.workers);
+        let ledger =
+            ledger::Ledger::new(options.ledger.clone()).map_err(|e| format!("ledger: {e}"))?;
         Ok(ServerState {
             cache,
+            ledger: std::sync::Arc::new(ledger),
             clients: client::Registry::new(),
             stats,
             shutdown_requested: AtomicBool::new(false),

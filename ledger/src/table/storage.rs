@@ -46,11 +46,14 @@ impl AtomicArray {
                 std::io::Error::last_os_error()
             ));
         }
-        // SAFETY: advice on the region just mapped; failure (no THP) is harmless.
-        unsafe {
-            libc::madvise(ptr, bytes, libc::MADV_HUGEPAGE);
-        }
         if prefault {
+            // Huge pages only for a table populated now: faulted in lazily at random, each
+            // first touch of a 2 MiB page would zero all of it (a batch of random inserts into
+            // a fresh multi-GB table would zero gigabytes).
+            // SAFETY: advice on the region just mapped; failure (no THP) is harmless.
+            unsafe {
+                libc::madvise(ptr, bytes, libc::MADV_HUGEPAGE);
+            }
             // MADV_POPULATE_WRITE (Linux 5.14) faults every page in now, as huge pages where
             // possible; on older kernels touch one word per page instead.
             const MADV_POPULATE_WRITE: libc::c_int = 23;

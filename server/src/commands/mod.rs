@@ -15,6 +15,8 @@ mod connection;
 mod expire;
 mod info;
 mod keyspace;
+mod ledger;
+mod ledger_docs;
 pub mod meta;
 mod server_cmds;
 mod strings;

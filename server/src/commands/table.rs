@@ -4,8 +4,8 @@
 
 use super::meta::CommandDoc;
 use super::{
-    bits, command_info, config_cmd, connection, expire, info, keyspace, server_cmds, strings,
-    Handler,
+    bits, command_info, config_cmd, connection, expire, info, keyspace, ledger, server_cmds,
+    strings, Handler,
 };
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -157,6 +157,22 @@ fn handler_for(name: &str) -> Option<Handler> {
         "expiretime" => expire::expiretime,
         "pexpiretime" => expire::pexpiretime,
         "persist" => expire::persist,
+        "ledger.create_accounts" => ledger::create_accounts,
+        "ledger.create_transfers" => ledger::create_transfers,
+        "ledger.lookup_accounts" => ledger::lookup_accounts,
+        "ledger.lookup_transfers" => ledger::lookup_transfers,
+        "ledger.get_account_transfers" => ledger::get_account_transfers,
+        "ledger.get_account_balances" => ledger::get_account_balances,
+        "ledger.query_accounts" => ledger::query_accounts,
+        "ledger.query_transfers" => ledger::query_transfers,
+        "ledger.account.create" => ledger::account_create,
+        "ledger.transfer.create" => ledger::transfer_create,
+        "ledger.account.get" => ledger::account_get,
+        "ledger.transfer.get" => ledger::transfer_get,
+        "ledger.account.transfers" => ledger::account_transfers,
+        "ledger.account.balances" => ledger::account_balances,
+        "ledger.account.query" => ledger::account_query,
+        "ledger.transfer.query" => ledger::transfer_query,
         _ => return None,
     })
 }
@@ -169,7 +185,10 @@ fn build() -> Table {
         names.push(name);
         (names.len() - 1) as u16
     };
-    for doc in super::catalog::CATALOG {
+    for doc in super::catalog::CATALOG
+        .iter()
+        .chain(super::ledger_docs::LEDGER_COMMANDS)
+    {
         let id = next_id(&mut names, doc.name);
         let mut subs: Vec<&'static CommandDoc> = doc.subcommands.iter().collect();
         if doc.name == "client" {

@@ -27,6 +27,12 @@ pub(crate) fn options() -> StateOptions {
         workers: 1,
         tcp_port: 6379,
         config_file: "/tmp/x.toml".into(),
+        ledger: ledger::LedgerConfig {
+            partitions: 2,
+            max_accounts: 1024,
+            max_transfers: 4096,
+            prefault: false,
+        },
     }
 }
 

@@ -6,6 +6,8 @@ use protocol::resp::{ParseLimits, RequestParser};
 use std::time::Instant;
 
 pub(crate) struct Connection {
+    /// Accepted on a `protocol = "binary"` listener: frames, not RESP.
+    pub binary: bool,
     pub parser: RequestParser,
     /// Don't try to parse again before the buffered input reaches this many bytes.
     pub needed: usize,
@@ -14,8 +16,9 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub fn new(client: ClientState, limits: ParseLimits) -> Connection {
+    pub fn new(client: ClientState, limits: ParseLimits, binary: bool) -> Connection {
         Connection {
+            binary,
             parser: RequestParser::new(limits),
             needed: 0,
             client,

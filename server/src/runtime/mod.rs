@@ -35,14 +35,10 @@ impl Runtime {
 /// Runs the server until it is shut down. Prints `listening on <protocol> <address>` for each
 /// listener once all workers are ready.
 pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
-    if let Some(l) = config
-        .listeners
-        .iter()
-        .find(|l| l.protocol == ListenerProtocol::Binary)
-    {
+    if let Some(dir) = &config.ledger.data_dir {
         return Err(format!(
-            "listener {}: protocol \"binary\" is not supported by this build yet (the binary ledger protocol is not wired in)",
-            l.address
+            "ledger.data_dir {}: the durable ledger (write-ahead log) is not in this build yet; remove data_dir to run a volatile ledger",
+            dir.display()
         ));
     }
     if let Some(addr) = config.metrics.address {
@@ -77,6 +73,12 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
             .unwrap_or_else(|_| config_path.to_path_buf())
             .display()
             .to_string(),
+        ledger: ledger::LedgerConfig {
+            partitions: config.partitions(),
+            max_accounts: config.ledger.max_accounts as usize,
+            max_transfers: config.ledger.max_transfers as usize,
+            prefault: config.ledger.prefault,
+        },
     };
     let state = Arc::new(ServerState::new(options)?);
     let runtime = Arc::new(Runtime {

@@ -7,9 +7,11 @@ use super::{engine_of, Runtime};
 use crate::client::ConnectionInfo;
 use crate::commands::{self, Ctx, Flow};
 use crate::config::{Config, ListenerProtocol};
+use crate::ledger_ops::{self, OpError};
 use crate::stats::{CommandStats, WorkerCounters};
 use io_driver::{Accepted, ConnId, EventLoop, Handler, Io, Waker};
 use parking_lot::Mutex;
+use protocol::binary;
 use protocol::resp::{ParseLimits, ParseStatus};
 use smallvec::SmallVec;
 use std::net::TcpListener;
@@ -48,6 +50,12 @@ struct Worker {
     counters: WorkerCounters,
     commands: CommandStats,
     limits: ParseLimits,
+    /// Protocol of each listener, by the index `Accepted::listener` reports.
+    listener_protocols: Vec<ListenerProtocol>,
+    /// Partitions this worker owns (p % workers == index): it runs their expiry timers.
+    owned_partitions: Vec<usize>,
+    /// Reply frames are built here, then copied to the connection's output.
+    scratch: Vec<u8>,
     ticks: u64,
     shutting_down: bool,
 }
@@ -81,10 +89,6 @@ pub(crate) fn run(
             eprintln!("ringledger-server: {why}");
         }
     }
-    debug_assert!(setup
-        .listener_protocols
-        .iter()
-        .all(|p| *p == ListenerProtocol::Resp));
     let waker = event_loop.waker();
     let mut worker = Worker {
         index: setup.index,
@@ -98,6 +102,11 @@ pub(crate) fn run(
             max_bulk_len: config.limits.max_request_bytes as usize,
             ..ParseLimits::default()
         },
+        listener_protocols: setup.listener_protocols.clone(),
+        owned_partitions: (0..config.partitions())
+            .filter(|p| p % config.workers() == setup.index)
+            .collect(),
+        scratch: Vec::new(),
         ticks: 0,
         shutting_down: false,
     };
@@ -218,6 +227,120 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Runs every complete binary frame at the front of `data`; returns bytes consumed. A frame
+    /// that cannot be decoded gets an error reply and closes the connection (the stream cannot
+    /// be resynchronised); a refused request (full ledger) gets an error reply and the
+    /// connection stays.
+    fn serve_binary(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
+        let ledger = self.runtime.state.ledger.clone();
+        let max_body = self.limits.max_bulk_len;
+        if let Some(Some((_, c))) = self.connections.get_mut(conn.index()) {
+            c.last_active = io.now();
+        }
+        let mut pos = 0;
+        while pos < data.len() {
+            if io.backed_up(conn) {
+                break;
+            }
+            match binary::decode(&data[pos..], binary::Side::Request, max_body) {
+                Ok(Some((frame, used))) => {
+                    let h = frame.header;
+                    self.scratch.clear();
+                    let start = binary::begin(&mut self.scratch);
+                    let close = match ledger_ops::execute(
+                        &ledger,
+                        h.operation,
+                        frame.body,
+                        &mut self.scratch,
+                    ) {
+                        Ok(n) => {
+                            binary::finish(
+                                &mut self.scratch,
+                                start,
+                                h.operation,
+                                h.request_id,
+                                n as u32,
+                                0,
+                            );
+                            false
+                        }
+                        Err(e) => {
+                            self.scratch.clear();
+                            let (status, close) = match e {
+                                OpError::Malformed(_) => (binary::ReplyStatus::BadFrame, true),
+                                OpError::Refused(_) => (binary::ReplyStatus::Refused, false),
+                            };
+                            self.counters.error_replies += 1;
+                            binary::encode(
+                                &mut self.scratch,
+                                h.operation,
+                                h.request_id,
+                                0,
+                                status as u32,
+                                e.message().as_bytes(),
+                            );
+                            close
+                        }
+                    };
+                    self.counters.commands_processed += 1;
+                    self.counters.net_output_bytes += self.scratch.len() as u64;
+                    let Some(out) = io.output(conn) else {
+                        return data.len();
+                    };
+                    out.extend_from_slice(&self.scratch);
+                    pos += used;
+                    if close {
+                        io.close(conn);
+                        return data.len();
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The header may be garbage: echo what can be trusted.
+                    let op = data
+                        .get(pos + 6)
+                        .and_then(|&b| binary::Operation::from_u8(b));
+                    let id = data
+                        .get(pos + 8..pos + 16)
+                        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                    self.scratch.clear();
+                    let msg = format!("bad frame: {e}");
+                    binary::encode(
+                        &mut self.scratch,
+                        op.unwrap_or(binary::Operation::CreateAccounts),
+                        id,
+                        0,
+                        binary::ReplyStatus::BadFrame as u32,
+                        msg.as_bytes(),
+                    );
+                    self.counters.error_replies += 1;
+                    if let Some(out) = io.output(conn) {
+                        out.extend_from_slice(&self.scratch);
+                    }
+                    io.close(conn);
+                    return data.len();
+                }
+            }
+        }
+        self.counters.net_input_bytes += pos as u64;
+        pos
+    }
+
+    /// Expires due pending transfers of the partitions this worker owns (timer-driven, so it
+    /// happens with no traffic).
+    fn expire_pending(&mut self) {
+        let ledger = &self.runtime.state.ledger;
+        let now = ledger_ops::now_ns();
+        for &p in &self.owned_partitions {
+            let mut held = ledger.lock(&[p]);
+            if held.next_expiry().is_some_and(|at| at <= now) {
+                ledger.expire_pending(&mut held, now);
+            }
+        }
+    }
+}
+
 impl Handler for Worker {
     fn on_accept(&mut self, io: &mut Io<'_>, conn: ConnId, accepted: &Accepted) {
         self.counters.connections_received += 1;
@@ -248,15 +371,18 @@ impl Handler for Worker {
         if self.connections.len() <= conn.index() {
             self.connections.resize_with(conn.index() + 1, || None);
         }
-        self.connections[conn.index()] = Some((conn, Connection::new(client, self.limits)));
+        let binary =
+            self.listener_protocols.get(accepted.listener) == Some(&ListenerProtocol::Binary);
+        self.connections[conn.index()] = Some((conn, Connection::new(client, self.limits, binary)));
         self.counters.connected_clients += 1;
     }
 
     fn on_data(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
-        if self.slot(conn).is_none() {
-            return data.len();
+        match self.slot(conn) {
+            None => data.len(),
+            Some(c) if c.binary => self.serve_binary(io, conn, data),
+            Some(_) => self.serve(io, conn, data),
         }
-        self.serve(io, conn, data)
     }
 
     fn on_close(&mut self, _io: &mut Io<'_>, conn: ConnId) {
@@ -301,6 +427,7 @@ impl Handler for Worker {
         self.ticks += 1;
         let state = self.runtime.state.clone();
         let now = now_ms();
+        self.expire_pending();
         if self.index == 0 {
             // One worker does the store-wide housekeeping.
             state.cache.active_expire(now, ACTIVE_EXPIRE_SHARDS);

@@ -12,6 +12,8 @@ pub const ENGINES: [&str; 2] = ["uring", "epoll"];
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The binary-protocol listener, when `extra` configured one.
+    pub binary_addr: Option<SocketAddr>,
     pub dir: tempdir::Dir,
 }
 
@@ -61,10 +63,14 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut addr = None;
+        let mut binary_addr = None;
         for line in lines.by_ref() {
             let line = line.expect("server stdout");
             if let Some(a) = line.strip_prefix("listening on resp ") {
                 addr = Some(a.parse().unwrap());
+            }
+            if let Some(a) = line.strip_prefix("listening on binary ") {
+                binary_addr = Some(a.parse().unwrap());
             }
             if line.starts_with("ringledger-server ready") {
                 break;
@@ -73,7 +79,12 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let addr = addr.expect("server printed its address");
-        Server { child, addr, dir }
+        Server {
+            child,
+            addr,
+            binary_addr,
+            dir,
+        }
     }
 
     pub fn url(&self) -> String {

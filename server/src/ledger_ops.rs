@@ -1,0 +1,184 @@
+//! The eight ledger operations on raw event bytes, shared by the RESP `LEDGER.*` commands and
+//! the binary protocol: decode the events (any alignment), run them on the ledger, append the
+//! reply records to `out`.
+//!
+//! Execution holds the partitions a batch needs (see `ledger::Ledger::lock`) on the worker that
+//! received the request. A batch that turns out to need more partitions than routed (a post or
+//! void whose pending transfer was created meanwhile on another ledger) is retried holding them.
+
+use ledger::{
+    Account, AccountFilter, BatchError, CreateResult, Ledger, QueryFilter, Record, Transfer,
+    BATCH_MAX,
+};
+use protocol::binary::Operation;
+
+/// Why a whole request was refused (nothing was applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpError {
+    /// The body is malformed: which way, for the error reply.
+    Malformed(String),
+    /// The ledger refused the batch (full table).
+    Refused(String),
+}
+
+impl OpError {
+    pub fn message(&self) -> &str {
+        match self {
+            OpError::Malformed(m) | OpError::Refused(m) => m,
+        }
+    }
+}
+
+/// Wall-clock nanoseconds since the Unix epoch (the ledger's timestamps).
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn decode<R: Record>(body: &[u8], what: &str, max: usize) -> Result<Vec<R>, OpError> {
+    if body.is_empty() {
+        return Err(OpError::Malformed(format!("empty {what} batch")));
+    }
+    let events = R::vec_from_bytes(body).map_err(|_| {
+        OpError::Malformed(format!(
+            "{what} must be a whole number of {}-byte records, got {} bytes",
+            R::SIZE,
+            body.len()
+        ))
+    })?;
+    if events.len() > max {
+        return Err(OpError::Malformed(format!(
+            "too many {what}: {} (at most {max} per request)",
+            events.len()
+        )));
+    }
+    Ok(events)
+}
+
+fn decode_ids(body: &[u8]) -> Result<Vec<u128>, OpError> {
+    if body.is_empty() {
+        return Err(OpError::Malformed("empty id batch".into()));
+    }
+    let ids = ledger::types::ids_from_bytes(body).map_err(|_| {
+        OpError::Malformed(format!(
+            "ids must be a whole number of 16-byte ids, got {} bytes",
+            body.len()
+        ))
+    })?;
+    if ids.len() > BATCH_MAX {
+        return Err(OpError::Malformed(format!(
+            "too many ids: {} (at most {BATCH_MAX} per request)",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
+fn decode_filter<R: Record>(body: &[u8], what: &str) -> Result<R, OpError> {
+    if body.len() != R::SIZE {
+        return Err(OpError::Malformed(format!(
+            "{what} must be exactly {} bytes, got {}",
+            R::SIZE,
+            body.len()
+        )));
+    }
+    R::vec_from_bytes(body)
+        .ok()
+        .and_then(|mut v| v.pop())
+        .ok_or_else(|| OpError::Malformed(format!("{what} must be exactly {} bytes", R::SIZE)))
+}
+
+fn refused(e: BatchError) -> OpError {
+    OpError::Refused(e.to_string())
+}
+
+/// Runs a create batch, holding its partitions; retries with more when the ledger asks.
+fn run_create<E>(
+    ledger: &Ledger,
+    events: &[E],
+    route: impl Fn(&Ledger, &[E]) -> Vec<usize>,
+    create: impl Fn(
+        &Ledger,
+        &mut ledger::Held<'_>,
+        &[E],
+        u64,
+        &mut Vec<CreateResult>,
+    ) -> Result<ledger::BatchInfo, BatchError>,
+) -> Result<Vec<CreateResult>, OpError> {
+    let mut parts = route(ledger, events);
+    let mut results = Vec::with_capacity(events.len());
+    // Each retry adds at least one partition, so this ends within `partition_count` rounds.
+    for _ in 0..=ledger.partition_count() {
+        let mut held = ledger.lock(&parts);
+        results.clear();
+        match create(ledger, &mut held, events, now_ns(), &mut results) {
+            Ok(_) => return Ok(results),
+            Err(BatchError::NeedPartitions(more)) => {
+                drop(held);
+                parts.extend(more);
+                parts.sort_unstable();
+                parts.dedup();
+            }
+            Err(e) => return Err(refused(e)),
+        }
+    }
+    Err(OpError::Refused("batch could not be routed".into()))
+}
+
+/// Executes `op` on `body`; appends the reply records to `out` and returns their count.
+pub fn execute(
+    ledger: &Ledger,
+    op: Operation,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<usize, OpError> {
+    match op {
+        Operation::CreateAccounts => {
+            let events: Vec<Account> = decode(body, "accounts", BATCH_MAX)?;
+            let results = run_create(
+                ledger,
+                &events,
+                Ledger::route_accounts,
+                Ledger::create_accounts,
+            )?;
+            extend(out, &results)
+        }
+        Operation::CreateTransfers => {
+            let events: Vec<Transfer> = decode(body, "transfers", BATCH_MAX)?;
+            let results = run_create(
+                ledger,
+                &events,
+                Ledger::route_transfers,
+                Ledger::create_transfers,
+            )?;
+            extend(out, &results)
+        }
+        Operation::LookupAccounts => extend(out, &ledger.lookup_accounts(&decode_ids(body)?)),
+        Operation::LookupTransfers => extend(out, &ledger.lookup_transfers(&decode_ids(body)?)),
+        Operation::GetAccountTransfers => {
+            let f: AccountFilter = decode_filter(body, "account filter")?;
+            extend(out, &ledger.get_account_transfers(&f))
+        }
+        Operation::GetAccountBalances => {
+            let f: AccountFilter = decode_filter(body, "account filter")?;
+            extend(out, &ledger.get_account_balances(&f))
+        }
+        Operation::QueryAccounts => {
+            let f: QueryFilter = decode_filter(body, "query filter")?;
+            extend(out, &ledger.query_accounts(&f))
+        }
+        Operation::QueryTransfers => {
+            let f: QueryFilter = decode_filter(body, "query filter")?;
+            extend(out, &ledger.query_transfers(&f))
+        }
+    }
+}
+
+fn extend<R: Record>(out: &mut Vec<u8>, records: &[R]) -> Result<usize, OpError> {
+    out.reserve(records.len() * R::SIZE);
+    for r in records {
+        out.extend_from_slice(r.bytes());
+    }
+    Ok(records.len())
+}
