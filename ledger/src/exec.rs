@@ -107,19 +107,38 @@ pub(crate) struct Exec<'h, 'a> {
 impl<'h, 'a> Exec<'h, 'a> {
     pub fn new(held: &'h mut Held<'a>) -> Exec<'h, 'a> {
         let ledger = held.ledger;
+        // Reuse the previous batch's buffers: allocating them afresh costs page faults on
+        // every batch (they reach megabytes).
+        let tag = held.tag();
+        let b = held.part(tag).buffers.take().unwrap_or_default();
         Exec {
             held,
             ledger,
-            overlay: Map::default(),
-            undo: Vec::new(),
-            inserted: Vec::new(),
-            created_accounts: Vec::new(),
-            created_transfers: Vec::new(),
-            history: Vec::new(),
+            overlay: b.overlay,
+            undo: b.undo,
+            inserted: b.inserted,
+            created_accounts: b.created_accounts,
+            created_transfers: b.created_transfers,
+            history: b.history,
             last_account_timestamp: ledger.last_account_timestamp.load(Ordering::Acquire),
             last_transfer_timestamp: ledger.last_transfer_timestamp.load(Ordering::Acquire),
             in_chain: false,
         }
+    }
+
+    /// Hands the (cleared) buffers back to the first held partition for the next batch.
+    fn recycle(&mut self) {
+        let mut b = Buffers {
+            overlay: std::mem::take(&mut self.overlay),
+            undo: std::mem::take(&mut self.undo),
+            inserted: std::mem::take(&mut self.inserted),
+            created_accounts: std::mem::take(&mut self.created_accounts),
+            created_transfers: std::mem::take(&mut self.created_transfers),
+            history: std::mem::take(&mut self.history),
+        };
+        b.clear();
+        let tag = self.held.tag();
+        self.held.part(tag).buffers = Some(b);
     }
 
     /// Records claimed by this attempt (they occupy table slots whatever happens next).
@@ -320,6 +339,7 @@ impl<'h, 'a> Exec<'h, 'a> {
             }
         }
         self.overlay.clear();
+        self.recycle();
     }
 
     /// Makes the attempt's effects visible at once, then updates the partitions' indexes.
@@ -344,16 +364,19 @@ impl<'h, 'a> Exec<'h, 'a> {
             .last_transfer_timestamp
             .fetch_max(self.last_transfer_timestamp, Ordering::AcqRel);
 
-        for c in std::mem::take(&mut self.created_accounts) {
+        let mut created_accounts = std::mem::take(&mut self.created_accounts);
+        for c in created_accounts.drain(..) {
             let (u128_, u64_, u32_) = c.user_data;
             self.held
                 .part(c.partition)
                 .accounts
                 .push(c.entry, u128_, u64_, u32_);
         }
-        let history = std::mem::take(&mut self.history);
-        let mut rows = history.into_iter();
-        for c in std::mem::take(&mut self.created_transfers) {
+        self.created_accounts = created_accounts;
+        let mut history = std::mem::take(&mut self.history);
+        let mut rows = history.drain(..);
+        let mut created_transfers = std::mem::take(&mut self.created_transfers);
+        for c in created_transfers.drain(..) {
             let part = self.held.part(c.partition);
             let (u128_, u64_, u32_) = c.user_data;
             part.transfers.push(c.entry, u128_, u64_, u32_);
@@ -378,6 +401,32 @@ impl<'h, 'a> Exec<'h, 'a> {
                 part.expiry.push(std::cmp::Reverse((at, c.entry.slot)));
             }
         }
+        drop(rows);
+        self.history = history;
+        self.created_transfers = created_transfers;
+        self.recycle();
+    }
+}
+
+/// An attempt's working memory, kept by a partition between batches.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    overlay: Map<u32, Account>,
+    undo: Vec<Undo>,
+    inserted: Vec<(Kind, u32)>,
+    created_accounts: Vec<CreatedAccount>,
+    created_transfers: Vec<CreatedTransfer>,
+    history: Vec<(u32, AccountBalance)>,
+}
+
+impl Buffers {
+    fn clear(&mut self) {
+        self.overlay.clear();
+        self.undo.clear();
+        self.inserted.clear();
+        self.created_accounts.clear();
+        self.created_transfers.clear();
+        self.history.clear();
     }
 }
 

@@ -90,6 +90,8 @@ pub struct Partition {
     pub(crate) account_history: Map<u32, Vec<HistoryRow>>,
     pub(crate) accounts: TimeIndex,
     pub(crate) transfers: TimeIndex,
+    /// Working memory of the last batch, reused by the next.
+    pub(crate) buffers: Option<crate::exec::Buffers>,
 }
 
 impl Partition {
@@ -102,6 +104,7 @@ impl Partition {
             account_history: Map::default(),
             accounts: TimeIndex::default(),
             transfers: TimeIndex::default(),
+            buffers: None,
         }
     }
 

@@ -36,24 +36,49 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn decode<R: Record>(body: &[u8], what: &str, max: usize) -> Result<Vec<R>, OpError> {
+/// Copies `body` into `events` (reused between requests: batches reach a megabyte, and a
+/// fresh allocation per request costs page faults).
+fn decode_into<R: Record>(
+    body: &[u8],
+    what: &str,
+    max: usize,
+    events: &mut Vec<R>,
+) -> Result<(), OpError> {
     if body.is_empty() {
         return Err(OpError::Malformed(format!("empty {what} batch")));
     }
-    let events = R::vec_from_bytes(body).map_err(|_| {
-        OpError::Malformed(format!(
+    if body.len() % R::SIZE != 0 {
+        return Err(OpError::Malformed(format!(
             "{what} must be a whole number of {}-byte records, got {} bytes",
             R::SIZE,
             body.len()
-        ))
-    })?;
-    if events.len() > max {
-        return Err(OpError::Malformed(format!(
-            "too many {what}: {} (at most {max} per request)",
-            events.len()
         )));
     }
-    Ok(events)
+    let n = body.len() / R::SIZE;
+    if n > max {
+        return Err(OpError::Malformed(format!(
+            "too many {what}: {n} (at most {max} per request)"
+        )));
+    }
+    events.clear();
+    events.extend(
+        body.chunks_exact(R::SIZE)
+            .filter_map(|c| R::read_from_bytes(c).ok()),
+    );
+    debug_assert_eq!(events.len(), n);
+    Ok(())
+}
+
+/// Per-thread reusable buffers for decoded events and create results.
+#[derive(Default)]
+struct Scratch {
+    accounts: Vec<Account>,
+    transfers: Vec<Transfer>,
+    results: Vec<CreateResult>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 fn decode_ids(body: &[u8]) -> Result<Vec<u128>, OpError> {
@@ -97,6 +122,7 @@ fn refused(e: BatchError) -> OpError {
 fn run_create<E>(
     ledger: &Ledger,
     events: &[E],
+    results: &mut Vec<CreateResult>,
     route: impl Fn(&Ledger, &[E]) -> Vec<usize>,
     create: impl Fn(
         &Ledger,
@@ -105,15 +131,14 @@ fn run_create<E>(
         u64,
         &mut Vec<CreateResult>,
     ) -> Result<ledger::BatchInfo, BatchError>,
-) -> Result<Vec<CreateResult>, OpError> {
+) -> Result<(), OpError> {
     let mut parts = route(ledger, events);
-    let mut results = Vec::with_capacity(events.len());
     // Each retry adds at least one partition, so this ends within `partition_count` rounds.
     for _ in 0..=ledger.partition_count() {
         let mut held = ledger.lock(&parts);
         results.clear();
-        match create(ledger, &mut held, events, now_ns(), &mut results) {
-            Ok(_) => return Ok(results),
+        match create(ledger, &mut held, events, now_ns(), results) {
+            Ok(_) => return Ok(()),
             Err(BatchError::NeedPartitions(more)) => {
                 drop(held);
                 parts.extend(more);
@@ -134,26 +159,28 @@ pub fn execute(
     out: &mut Vec<u8>,
 ) -> Result<usize, OpError> {
     match op {
-        Operation::CreateAccounts => {
-            let events: Vec<Account> = decode(body, "accounts", BATCH_MAX)?;
-            let results = run_create(
+        Operation::CreateAccounts => SCRATCH.with_borrow_mut(|s| {
+            decode_into(body, "accounts", BATCH_MAX, &mut s.accounts)?;
+            run_create(
                 ledger,
-                &events,
+                &s.accounts,
+                &mut s.results,
                 Ledger::route_accounts,
                 Ledger::create_accounts,
             )?;
-            extend(out, &results)
-        }
-        Operation::CreateTransfers => {
-            let events: Vec<Transfer> = decode(body, "transfers", BATCH_MAX)?;
-            let results = run_create(
+            extend(out, &s.results)
+        }),
+        Operation::CreateTransfers => SCRATCH.with_borrow_mut(|s| {
+            decode_into(body, "transfers", BATCH_MAX, &mut s.transfers)?;
+            run_create(
                 ledger,
-                &events,
+                &s.transfers,
+                &mut s.results,
                 Ledger::route_transfers,
                 Ledger::create_transfers,
             )?;
-            extend(out, &results)
-        }
+            extend(out, &s.results)
+        }),
         Operation::LookupAccounts => extend(out, &ledger.lookup_accounts(&decode_ids(body)?)),
         Operation::LookupTransfers => extend(out, &ledger.lookup_transfers(&decode_ids(body)?)),
         Operation::GetAccountTransfers => {
