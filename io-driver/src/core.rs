@@ -25,6 +25,9 @@ pub(crate) struct Core {
     pub turn_instant: Instant,
     /// The same moment as Unix milliseconds.
     pub turn_unix_ms: u64,
+    /// Times a multishot receive stopped because no provided buffer was free (ENOBUFS) and
+    /// had to be re-armed: a sign the buffer ring is too small for the load.
+    pub recv_buffer_parks: u64,
 }
 
 impl Core {
@@ -40,6 +43,7 @@ impl Core {
             close_queue: Vec::new(),
             turn_instant: Instant::now(),
             turn_unix_ms: unix_ms(),
+            recv_buffer_parks: 0,
         }
     }
 
@@ -230,6 +234,12 @@ impl Io<'_> {
     }
 
     /// When this loop turn started, in Unix milliseconds.
+    /// How many times receiving stalled for lack of a free provided buffer (io_uring ENOBUFS),
+    /// since the loop started.
+    pub fn recv_buffer_parks(&self) -> u64 {
+        self.core.recv_buffer_parks
+    }
+
     pub fn unix_ms(&self) -> u64 {
         self.core.turn_unix_ms
     }

@@ -306,6 +306,9 @@ impl UringLoop {
         }
         // ENOBUFS (no buffer was free) ends the multishot with the data still in the socket:
         // the buffers are recycled by now, so re-arming below loses nothing.
+        if res == -libc::ENOBUFS {
+            self.core.recv_buffer_parks += 1;
+        }
         self.core.read_queue.push(id);
         self.try_free(id);
     }

@@ -158,9 +158,14 @@ pub fn execute(
     body: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<usize, OpError> {
+    if op.max_request_events() == 1 {
+        // Filters: one event each (creates and lookups are counted once decoded).
+        crate::metrics::record_ledger_request(op as u8, 1);
+    }
     match op {
         Operation::CreateAccounts => SCRATCH.with_borrow_mut(|s| {
             decode_into(body, "accounts", BATCH_MAX, &mut s.accounts)?;
+            crate::metrics::record_ledger_request(op as u8, s.accounts.len());
             run_create(
                 ledger,
                 &s.accounts,
@@ -168,10 +173,12 @@ pub fn execute(
                 Ledger::route_accounts,
                 Ledger::create_accounts,
             )?;
+            crate::metrics::record_results(false, &s.results);
             extend(out, &s.results)
         }),
         Operation::CreateTransfers => SCRATCH.with_borrow_mut(|s| {
             decode_into(body, "transfers", BATCH_MAX, &mut s.transfers)?;
+            crate::metrics::record_ledger_request(op as u8, s.transfers.len());
             run_create(
                 ledger,
                 &s.transfers,
@@ -179,10 +186,18 @@ pub fn execute(
                 Ledger::route_transfers,
                 Ledger::create_transfers,
             )?;
+            crate::metrics::record_results(true, &s.results);
             extend(out, &s.results)
         }),
-        Operation::LookupAccounts => extend(out, &ledger.lookup_accounts(&decode_ids(body)?)),
-        Operation::LookupTransfers => extend(out, &ledger.lookup_transfers(&decode_ids(body)?)),
+        Operation::LookupAccounts | Operation::LookupTransfers => {
+            let ids = decode_ids(body)?;
+            crate::metrics::record_ledger_request(op as u8, ids.len());
+            if op == Operation::LookupAccounts {
+                extend(out, &ledger.lookup_accounts(&ids))
+            } else {
+                extend(out, &ledger.lookup_transfers(&ids))
+            }
+        }
         Operation::GetAccountTransfers => {
             let f: AccountFilter = decode_filter(body, "account filter")?;
             extend(out, &ledger.get_account_transfers(&f))

@@ -14,6 +14,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod ledger_ops;
+pub mod metrics;
 pub mod runtime;
 pub mod state;
 pub mod stats;

@@ -49,6 +49,10 @@ counters! {
     error_replies,
     keyspace_hits,
     keyspace_misses,
+    /// Receives stalled for lack of a free provided buffer (io_uring ENOBUFS), re-armed.
+    recv_buffer_parks,
+    /// Wake-ups from other threads handled (CLIENT KILL, shutdown: cross-worker messages).
+    worker_wakeups,
 }
 
 /// A cheap monotonic clock (TSC-based where the TSC is reliable) for per-command timing,
@@ -167,6 +171,8 @@ struct Baseline {
 /// All workers' published counters.
 pub struct ServerStats {
     workers: Vec<PublishedCounters>,
+    /// Each worker's histograms and ledger status counts (see `metrics`).
+    histograms: Vec<crate::metrics::Published>,
     commands: Vec<PublishedCommands>,
     baseline: parking_lot::Mutex<Baseline>,
 }
@@ -176,6 +182,9 @@ impl ServerStats {
         assert!(workers > 0, "at least one worker");
         ServerStats {
             workers: (0..workers).map(|_| PublishedCounters::default()).collect(),
+            histograms: (0..workers)
+                .map(|_| crate::metrics::Published::default())
+                .collect(),
             commands: (0..workers).map(|_| PublishedCommands::new()).collect(),
             baseline: parking_lot::Mutex::new(Baseline {
                 counters: WorkerCounters::default(),
@@ -194,7 +203,27 @@ impl ServerStats {
         self.commands[index].publish(commands);
     }
 
-    fn raw_total(&self) -> WorkerCounters {
+    /// Publishes the calling worker thread's histograms (once per loop turn).
+    pub fn publish_histograms(&self, index: usize) {
+        self.histograms[index].publish_local();
+    }
+
+    /// Histogram and ledger-status totals over all workers (never reset).
+    pub fn histogram_totals(&self) -> crate::metrics::Totals {
+        crate::metrics::Totals::of(&self.histograms)
+    }
+
+    /// Every command id's statistics since start (CONFIG RESETSTAT does not apply: for
+    /// monotonic Prometheus counters).
+    pub fn raw_command_totals(&self) -> Vec<(usize, CommandStat)> {
+        (0..MAX_COMMANDS)
+            .map(|id| (id, self.raw_command(id)))
+            .filter(|(_, s)| s.calls > 0 || s.rejected > 0)
+            .collect()
+    }
+
+    /// The sum over all workers since start (CONFIG RESETSTAT does not apply).
+    pub fn raw_total(&self) -> WorkerCounters {
         let mut sum = WorkerCounters::default();
         for w in &self.workers {
             sum.add(&w.snapshot());

@@ -2,9 +2,13 @@
 //!
 //! - `test`: everything CI runs (format, lints, unit/integration tests, Redis's Tcl suite).
 //! - `bench cache`: redis-benchmark against redis-server and Ringledger, side by side.
+//! - `flamegraph`: perf + inferno flame graph of the server under load.
+//! - `fuzz`: the cargo-fuzz targets, each for a bounded time.
 
 mod bench_cache;
 mod cmd;
+mod flamegraph;
+mod fuzz;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +25,10 @@ struct Cli {
 enum Task {
     /// Run every check CI runs: fmt, clippy, cargo test, Redis's Tcl suite.
     Test(test::TestArgs),
+    /// Profile the release server under load into an SVG flame graph (perf + inferno).
+    Flamegraph(flamegraph::FlamegraphArgs),
+    /// Run the cargo-fuzz targets in fuzz/ (nightly) and print a pass/fail summary.
+    Fuzz(fuzz::FuzzArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -38,6 +46,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Test(args) => test::run(&args),
+        Task::Flamegraph(args) => flamegraph::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
         Task::Bench {
             which: BenchTask::Cache(args),
         } => bench_cache::run(&args),

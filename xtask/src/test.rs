@@ -12,6 +12,9 @@ pub struct TestArgs {
     /// Where Redis 7.0.15's source tree (with tests/) is; default: $REDIS_SRC or ./.redis-tests/redis.
     #[arg(long)]
     pub redis_src: Option<PathBuf>,
+    /// Skip the tooling smoke tests (a 3-second flame graph, a 10-second fuzz run).
+    #[arg(long)]
+    pub no_smoke: bool,
 }
 
 pub fn run(args: &TestArgs) -> Result {
@@ -34,11 +37,65 @@ pub fn run(args: &TestArgs) -> Result {
     test.args(["test", "--workspace"]);
     cmd::run(test)?;
 
+    // The lock-free table's protocols, model-checked by loom (its own target dir: --cfg loom
+    // changes every crate's build).
+    let mut loom = cargo();
+    loom.args([
+        "test",
+        "-p",
+        "ledger",
+        "--release",
+        "--lib",
+        "table::loom_tests",
+    ]);
+    loom.env("RUSTFLAGS", "--cfg loom")
+        .env("CARGO_TARGET_DIR", cmd::target_dir().join("loom"));
+    cmd::run(loom)?;
+
     if args.no_tcl {
         eprintln!("xtask: --no-tcl: Redis's Tcl suite NOT run");
+    } else {
+        redis_tcl_suite(args)?;
+    }
+    if args.no_smoke {
+        eprintln!("xtask: --no-smoke: flamegraph and fuzz smoke tests NOT run");
         return Ok(());
     }
-    redis_tcl_suite(args)
+    smoke_tests()
+}
+
+/// The tooling, end to end and bounded: a flame graph of a 3-second run (where perf exists) and a
+/// 10-second fuzz of the RESP parser.
+fn smoke_tests() -> Result {
+    if cmd::have("perf") {
+        let svg = cmd::target_dir().join("flamegraph-smoke.svg");
+        let _ = std::fs::remove_file(&svg);
+        crate::flamegraph::run(&crate::flamegraph::FlamegraphArgs {
+            duration: 3,
+            output: Some(svg.clone()),
+            config: None,
+            workload: "transfer".into(),
+            batch: 1000,
+            warmup: 1,
+        })?;
+        let text = std::fs::read_to_string(&svg).map_err(|e| format!("{}: {e}", svg.display()))?;
+        if !text.contains("<svg") || !text.contains("ledger::") {
+            return Err(format!(
+                "{} is not a flame graph of the server",
+                svg.display()
+            ));
+        }
+        eprintln!("xtask: flamegraph smoke test ok ({})", svg.display());
+    } else {
+        eprintln!("xtask: perf is not installed (apt-get install linux-perf): flamegraph smoke test NOT run");
+    }
+    crate::fuzz::run(&crate::fuzz::FuzzArgs {
+        duration: 10,
+        jobs: 1,
+        targets: vec!["resp_parser".into()],
+    })?;
+    eprintln!("xtask: fuzz smoke test ok");
+    Ok(())
 }
 
 fn redis_tcl_suite(args: &TestArgs) -> Result {

@@ -16,12 +16,12 @@ fn account(id: u128, v: u128) -> Account {
     }
 }
 
-/// Explores every interleaving with up to 3 preemptions (the full space of 16-word records is
+/// Explores every interleaving with up to 2 preemptions (the full space of 16-word records is
 /// too large to enumerate; bounded preemption is loom's standard answer and catches the
 /// reorderings a seqlock gets wrong).
 fn bounded(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
+    builder.preemption_bound = Some(2);
     builder.check(f);
 }
 

@@ -234,6 +234,15 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         line!(out, "pubsub_channels:0");
         line!(out, "pubsub_patterns:0");
         line!(out, "total_error_replies:{}", totals.error_replies);
+        line!(out, "recv_buffer_parks:{}", totals.recv_buffer_parks);
+        line!(out, "worker_wakeups:{}", totals.worker_wakeups);
+        let h = state.stats.histogram_totals();
+        let buckets: Vec<String> = h
+            .latency()
+            .iter()
+            .map(|(b, n)| format!("{}={n}", b.map_or("inf".to_string(), |b| b.to_string())))
+            .collect();
+        line!(out, "request_latency_usec_buckets:{}", buckets.join(","));
     }
     if sel.wants("replication") {
         section(&mut out, "Replication");
@@ -292,6 +301,40 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
     if sel.wants("cluster") {
         section(&mut out, "Cluster");
         line!(out, "cluster_enabled:0");
+    }
+    if sel.wants("ledger") {
+        section(&mut out, "Ledger");
+        let ledger = &state.ledger;
+        let (accounts, transfers) = ledger.usage();
+        line!(out, "ledger_partitions:{}", ledger.partition_count());
+        line!(out, "ledger_accounts_used:{accounts}");
+        line!(
+            out,
+            "ledger_accounts_capacity:{}",
+            ledger.config().max_accounts
+        );
+        line!(out, "ledger_transfers_used:{transfers}");
+        line!(
+            out,
+            "ledger_transfers_capacity:{}",
+            ledger.config().max_transfers
+        );
+        let h = state.stats.histogram_totals();
+        for (op, n) in h.ledger_requests() {
+            line!(out, "ledger_requests_{op}:{n}");
+        }
+        for (status, n) in h.account_statuses() {
+            line!(out, "ledger_accounts_{status}:{n}");
+        }
+        for (status, n) in h.transfer_statuses() {
+            line!(out, "ledger_transfers_{status}:{n}");
+        }
+        let buckets: Vec<String> = h
+            .batch_sizes()
+            .iter()
+            .map(|(b, n)| format!("{}={n}", b.map_or("inf".to_string(), |b| b.to_string())))
+            .collect();
+        line!(out, "ledger_batch_events_buckets:{}", buckets.join(","));
     }
     if sel.wants("keyspace") {
         section(&mut out, "Keyspace");

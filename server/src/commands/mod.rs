@@ -29,7 +29,7 @@ use crate::stats::{CommandStats, WorkerCounters};
 use bytes::BytesMut;
 use protocol::resp::Reply;
 
-pub use table::{lookup, CommandEntry};
+pub use table::{command_name, lookup, CommandEntry};
 
 /// Everything a command may touch.
 pub struct Ctx<'a> {
@@ -127,6 +127,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let started = clock.raw();
     let flow = handler(ctx, args);
     let nanos = clock.delta_as_nanos(started, clock.raw());
+    crate::metrics::record_latency(nanos / 1000);
     let stat = ctx.commands.get_mut(resolved.id);
     stat.calls += 1;
     stat.nanos += nanos;

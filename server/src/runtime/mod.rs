@@ -41,11 +41,10 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
             dir.display()
         ));
     }
-    if let Some(addr) = config.metrics.address {
-        return Err(format!(
-            "metrics.address {addr}: the metrics endpoint is not supported by this build yet"
-        ));
-    }
+    let metrics_listener = match config.metrics.address {
+        Some(addr) => Some(crate::metrics::bind(addr)?),
+        None => None,
+    };
     let workers = config.workers();
     io_driver::raise_fd_limit(config.limits.max_clients + 64 * workers);
 
@@ -143,12 +142,23 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
     let _ = runtime.wakers.set(wakers);
     runtime.state.set_engine(engine);
     signals::spawn(runtime.clone()).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let metrics_addr = match metrics_listener {
+        Some(l) => {
+            let addr = l.local_addr().map_err(|e| e.to_string())?;
+            crate::metrics::serve(l, runtime.state.clone())?;
+            Some(addr)
+        }
+        None => None,
+    };
     for (l, addr) in config.listeners.iter().zip(&addresses) {
         let proto = match l.protocol {
             ListenerProtocol::Resp => "resp",
             ListenerProtocol::Binary => "binary",
         };
         println!("listening on {proto} {addr}");
+    }
+    if let Some(addr) = metrics_addr {
+        println!("listening on metrics http://{addr}/metrics");
     }
     println!("ringledger-server ready: {workers} worker(s), engine {engine}");
     use std::io::Write;

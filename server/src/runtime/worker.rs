@@ -125,12 +125,12 @@ fn now_ms() -> u64 {
 }
 
 impl Worker {
-    fn publish(&self) {
-        self.runtime
-            .state
-            .stats
-            .worker(self.index)
-            .publish(&self.counters);
+    /// Copies this worker's counters, the per-command statistics it touched, and its
+    /// histograms into its published slots (once per loop turn, off the request path).
+    fn publish(&mut self) {
+        let stats = &self.runtime.state.stats;
+        stats.publish(self.index, &self.counters, &mut self.commands);
+        stats.publish_histograms(self.index);
     }
 
     fn begin_shutdown(&mut self, io: &mut Io<'_>) {
@@ -245,6 +245,7 @@ impl Worker {
             }
             match binary::decode(&data[pos..], binary::Side::Request, max_body) {
                 Ok(Some((frame, used))) => {
+                    let started = crate::stats::clock().raw();
                     let h = frame.header;
                     self.scratch.clear();
                     let start = binary::begin(&mut self.scratch);
@@ -285,6 +286,10 @@ impl Worker {
                     };
                     self.counters.commands_processed += 1;
                     self.counters.net_output_bytes += self.scratch.len() as u64;
+                    let clock = crate::stats::clock();
+                    crate::metrics::record_latency(
+                        clock.delta_as_nanos(started, clock.raw()) / 1000,
+                    );
                     let Some(out) = io.output(conn) else {
                         return data.len();
                     };
@@ -399,6 +404,7 @@ impl Handler for Worker {
     }
 
     fn on_wake(&mut self, io: &mut Io<'_>) {
+        self.counters.worker_wakeups += 1;
         let kills = std::mem::take(&mut *self.mailbox.kills.lock());
         for client_id in kills {
             let target = self
@@ -455,7 +461,8 @@ impl Handler for Worker {
         }
     }
 
-    fn on_turn_end(&mut self, _io: &mut Io<'_>) {
+    fn on_turn_end(&mut self, io: &mut Io<'_>) {
+        self.counters.recv_buffer_parks = io.recv_buffer_parks();
         self.publish();
     }
 }

@@ -14,6 +14,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The binary-protocol listener, when `extra` configured one.
     pub binary_addr: Option<SocketAddr>,
+    /// The metrics endpoint (`host:port`), when `extra` configured one.
+    pub metrics_addr: Option<String>,
     pub dir: tempdir::Dir,
 }
 
@@ -64,6 +66,7 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let mut addr = None;
         let mut binary_addr = None;
+        let mut metrics_addr = None;
         for line in lines.by_ref() {
             let line = line.expect("server stdout");
             if let Some(a) = line.strip_prefix("listening on resp ") {
@@ -71,6 +74,9 @@ impl Server {
             }
             if let Some(a) = line.strip_prefix("listening on binary ") {
                 binary_addr = Some(a.parse().unwrap());
+            }
+            if let Some(a) = line.strip_prefix("listening on metrics http://") {
+                metrics_addr = a.strip_suffix("/metrics").map(str::to_string);
             }
             if line.starts_with("ringledger-server ready") {
                 break;
@@ -83,6 +89,7 @@ impl Server {
             child,
             addr,
             binary_addr,
+            metrics_addr,
             dir,
         }
     }
