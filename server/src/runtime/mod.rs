@@ -45,6 +45,16 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
         Some(addr) => Some(crate::metrics::bind(addr)?),
         None => None,
     };
+    if config.security.requirepass.is_some()
+        && config
+            .listeners
+            .iter()
+            .any(|l| l.protocol == ListenerProtocol::Binary)
+    {
+        eprintln!(
+            "ringledger-server: warning: requirepass protects RESP listeners only; the binary ledger protocol has no authentication (bind it to a trusted interface)"
+        );
+    }
     let workers = config.workers();
     io_driver::raise_fd_limit(config.limits.max_clients + 64 * workers);
 
