@@ -332,3 +332,81 @@ fn pending_transfers_expire_without_traffic() {
     drop(held);
     ledger.verify().unwrap();
 }
+
+/// An attempt refused midway (a later event needs a partition the caller does not hold) leaves
+/// nothing behind, whether the earlier events were in a chain or not, and the partition's reused
+/// working memory stays consistent for the next batches.
+#[test]
+fn refused_attempts_leave_nothing_and_do_not_poison_the_next_batch() {
+    let ledger = Ledger::new(LedgerConfig {
+        partitions: 2,
+        max_accounts: 64,
+        max_transfers: 256,
+        prefault: false,
+    })
+    .unwrap();
+    let l1 = 1u32;
+    let l2 = (2..100)
+        .find(|&l| ledger.partition_of(l) != ledger.partition_of(l1))
+        .unwrap();
+    let mut all = ledger.lock_all();
+    let mut r = Vec::new();
+    let accounts = [1, 2, 5, 6, 7, 8].map(|id| acct(id, l1, 0));
+    ledger
+        .create_accounts(&mut all, &accounts, 1, &mut r)
+        .unwrap();
+    r.clear();
+    ledger
+        .create_accounts(&mut all, &[acct(3, l2, 0), acct(4, l2, 0)], 2, &mut r)
+        .unwrap();
+    drop(all);
+    let mut next_id = 100u128;
+    for round in 0..20u64 {
+        let mut id = || {
+            next_id += 1;
+            next_id
+        };
+        // An unlinked change, a chain touching other accounts, another unlinked change, then an
+        // event on the other ledger: the overlay holds logged and unlogged entries interleaved.
+        let batch = [
+            tr(id(), 1, 2, 3, l1, 0),
+            tr(id(), 5, 6, 1, l1, tf::LINKED),
+            tr(id(), 6, 5, 2, l1, 0),
+            tr(id(), 7, 8, 1, l1, 0),
+            tr(id(), 3, 4, 1, l2, 0),
+        ];
+        let before = ledger.lookup_accounts(&[1, 2, 5, 6, 7, 8]);
+        let mut one = ledger.lock(&[ledger.partition_of(l1)]);
+        r.clear();
+        let err = ledger
+            .create_transfers(&mut one, &batch, 1_000 + round * 10, &mut r)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ledger::BatchError::NeedPartitions(vec![ledger.partition_of(l2)])
+        );
+        drop(one);
+        assert_eq!(
+            ledger.lookup_accounts(&[1, 2, 5, 6, 7, 8]),
+            before,
+            "round {round}: nothing applied"
+        );
+        assert!(ledger.lookup_transfers(&batch.map(|t| t.id)).is_empty());
+        // The same partition's next batch runs on the recycled buffers.
+        let mut one = ledger.lock(&[ledger.partition_of(l1)]);
+        r.clear();
+        ledger
+            .create_transfers(&mut one, &batch[..4], 1_000 + round * 10 + 5, &mut r)
+            .unwrap();
+        assert!(r.iter().all(|x| x.status == u32::MAX), "{r:?}");
+        drop(one);
+        let after = ledger.lookup_accounts(&[1, 2, 5, 6, 7, 8]);
+        let moved: Vec<u128> = after
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| a.debits_posted - b.debits_posted)
+            .collect();
+        assert_eq!(moved, vec![3, 0, 1, 2, 1, 0]);
+        ledger.verify().unwrap();
+    }
+}
