@@ -151,6 +151,22 @@ fn run_create<E>(
     Err(OpError::Refused("batch could not be routed".into()))
 }
 
+/// The partitions a create request needs (None for reads, which run where they arrive, and for
+/// malformed bodies, which are refused where they arrive).
+pub fn partitions(ledger: &Ledger, op: Operation, body: &[u8]) -> Option<Vec<usize>> {
+    SCRATCH.with_borrow_mut(|s| match op {
+        Operation::CreateAccounts => {
+            decode_into(body, "accounts", BATCH_MAX, &mut s.accounts).ok()?;
+            Some(ledger.route_accounts(&s.accounts))
+        }
+        Operation::CreateTransfers => {
+            decode_into(body, "transfers", BATCH_MAX, &mut s.transfers).ok()?;
+            Some(ledger.route_transfers(&s.transfers))
+        }
+        _ => None,
+    })
+}
+
 /// Executes `op` on `body`; appends the reply records to `out` and returns their count.
 pub fn execute(
     ledger: &Ledger,

@@ -363,6 +363,7 @@ impl Fed {
         counter!("ringledger_error_replies_total").absolute(t.error_replies);
         counter!("ringledger_recv_buffer_parks_total").absolute(t.recv_buffer_parks);
         counter!("ringledger_worker_wakeups_total").absolute(t.worker_wakeups);
+        counter!("ringledger_ledger_forwarded_total").absolute(t.ledger_forwarded);
         for (id, s) in state.stats.raw_command_totals() {
             let name = crate::commands::command_name(id as u16).to_string();
             counter!("ringledger_command_calls_total", "command" => name.clone()).absolute(s.calls);

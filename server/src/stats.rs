@@ -51,8 +51,11 @@ counters! {
     keyspace_misses,
     /// Receives stalled for lack of a free provided buffer (io_uring ENOBUFS), re-armed.
     recv_buffer_parks,
-    /// Wake-ups from other threads handled (CLIENT KILL, shutdown: cross-worker messages).
+    /// Wake-ups from other threads handled (forwarded ledger requests and answers, CLIENT
+    /// KILL, shutdown).
     worker_wakeups,
+    /// Ledger requests this worker sent to the worker owning their partitions.
+    ledger_forwarded,
 }
 
 /// A cheap monotonic clock (TSC-based where the TSC is reliable) for per-command timing,

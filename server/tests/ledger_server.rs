@@ -579,3 +579,58 @@ fn a_full_ledger_refuses_clearly_and_keeps_serving() {
         "{e}"
     );
 }
+
+/// With two workers and two partitions each worker owns one: a connection that pipelines
+/// creates for both ledgers has half of them executed by the other worker, and still gets every
+/// reply in request order, with lookups (run where they arrive) in between.
+#[test]
+fn requests_forwarded_to_the_owning_worker_keep_their_order() {
+    for engine in ENGINES {
+        let s = start(engine, "partitions = 2");
+        let p = |l: u32| ledger::partition::partition_of_ledger(l, 2);
+        let (la, lb) = (1u32, (2..100).find(|&l| p(l) != p(1)).unwrap());
+        let mut c = Client::connect(s.binary_addr.unwrap()).unwrap();
+        let accounts = [
+            acct(1, la, 0),
+            acct(2, la, 0),
+            acct(3, lb, 0),
+            acct(4, lb, 0),
+        ];
+        assert!(created(&c.create_accounts(&accounts).unwrap()));
+        let mut expected = Vec::new();
+        for i in 0..300u128 {
+            let t = if i % 2 == 0 {
+                tr(100 + i, 1, 2, 1, la, 0)
+            } else {
+                tr(100 + i, 3, 4, 1, lb, 0)
+            };
+            expected.push((
+                c.send(Operation::CreateTransfers, 1, t.bytes()).unwrap(),
+                Operation::CreateTransfers,
+            ));
+            if i % 7 == 0 {
+                let id = 1u128.to_le_bytes();
+                expected.push((
+                    c.send(Operation::LookupAccounts, 1, &id).unwrap(),
+                    Operation::LookupAccounts,
+                ));
+            }
+        }
+        for (id, op) in expected {
+            let reply = c.receive().unwrap(); // checks the request id and operation
+            assert_eq!((reply.request_id, reply.operation), (id, op));
+            if op == Operation::CreateTransfers {
+                assert!(created(&reply.records::<CreateResult>().unwrap()));
+            }
+        }
+        let a = c.lookup_accounts(&[2, 4]).unwrap();
+        assert_eq!((a[0].credits_posted, a[1].credits_posted), (150, 150));
+        let mut r = s.redis();
+        let forwarded = common::eventually(Duration::from_secs(5), || {
+            let text: String = redis::cmd("INFO").arg("ledger").query(&mut r).unwrap();
+            let info = redis::InfoDict::new(&text);
+            info.get::<u64>("ledger_forwarded_requests").unwrap_or(0) >= 150
+        });
+        assert!(forwarded, "the other ledger's creates went to its owner");
+    }
+}

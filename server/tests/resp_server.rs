@@ -413,3 +413,30 @@ fn redis_cli_session() {
         Some("server redis")
     );
 }
+
+/// A second server on a port another one listens on fails like Redis ("Address already in
+/// use") instead of silently sharing it through SO_REUSEPORT.
+#[test]
+fn a_busy_port_refuses_a_second_server() {
+    let s = Server::start("uring", "");
+    let dir = common::tempdir::Dir::new("busy");
+    let config = dir.0.join("second.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listener]]\nprotocol = \"resp\"\naddress = \"{}\"\n",
+            s.addr
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::binary())
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {}", s.addr)) && err.contains("in use"),
+        "{err}"
+    );
+}

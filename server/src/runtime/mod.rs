@@ -2,7 +2,9 @@
 //! (SO_REUSEPORT), starts one pinned worker thread per core, and turns SIGINT/SIGTERM or the
 //! SHUTDOWN command into a graceful stop (stop accepting, flush replies, exit 0).
 
+mod binary_conn;
 mod connection;
+pub(crate) mod forward;
 mod signals;
 mod worker;
 
@@ -16,6 +18,8 @@ use std::sync::{Arc, OnceLock};
 /// Things every worker needs to reach the others.
 pub(crate) struct Runtime {
     pub state: Arc<ServerState>,
+    /// Queues carrying ledger requests to the workers that own their partitions.
+    pub mesh: forward::Mesh,
     /// Every worker's waker, index = worker number (set once all loops exist).
     pub wakers: OnceLock<Vec<Waker>>,
 }
@@ -63,6 +67,14 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
     let mut first: Vec<TcpListener> = Vec::new();
     let mut addresses: Vec<SocketAddr> = Vec::new();
     for l in &config.listeners {
+        // SO_REUSEPORT would let this server silently share a port with another process of
+        // the same user (the kernel would split connections between them): make sure nobody
+        // listens there first, as a plain bind does.
+        if l.address.port() != 0 {
+            if let Err(e) = TcpListener::bind(l.address) {
+                return Err(format!("cannot listen on {}: {e}", l.address));
+            }
+        }
         let listener = bind_reuseport(l.address)
             .map_err(|e| format!("cannot listen on {}: {e}", l.address))?;
         addresses.push(listener.local_addr().map_err(|e| e.to_string())?);
@@ -92,6 +104,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
     let state = Arc::new(ServerState::new(options)?);
     let runtime = Arc::new(Runtime {
         state,
+        mesh: forward::Mesh::new(workers),
         wakers: OnceLock::new(),
     });
 

@@ -7,11 +7,10 @@ use super::{engine_of, Runtime};
 use crate::client::ConnectionInfo;
 use crate::commands::{self, Ctx, Flow};
 use crate::config::{Config, ListenerProtocol};
-use crate::ledger_ops::{self, OpError};
+use crate::ledger_ops;
 use crate::stats::{CommandStats, WorkerCounters};
 use io_driver::{Accepted, ConnId, EventLoop, Handler, Io, Waker};
 use parking_lot::Mutex;
-use protocol::binary;
 use protocol::resp::{ParseLimits, ParseStatus};
 use smallvec::SmallVec;
 use std::net::TcpListener;
@@ -40,24 +39,26 @@ struct Mailbox {
     kills: Mutex<Vec<u64>>,
 }
 
-struct Worker {
-    index: usize,
-    runtime: Arc<Runtime>,
+pub(crate) struct Worker {
+    pub(crate) index: usize,
+    pub(crate) runtime: Arc<Runtime>,
     waker: Waker,
     mailbox: Arc<Mailbox>,
     /// Indexed by `ConnId::index()`.
-    connections: Vec<Option<(ConnId, Connection)>>,
-    counters: WorkerCounters,
+    pub(crate) connections: Vec<Option<(ConnId, Connection)>>,
+    pub(crate) counters: WorkerCounters,
     commands: CommandStats,
-    limits: ParseLimits,
+    pub(crate) limits: ParseLimits,
     /// Protocol of each listener, by the index `Accepted::listener` reports.
     listener_protocols: Vec<ListenerProtocol>,
     /// Partitions this worker owns (p % workers == index): it runs their expiry timers.
     owned_partitions: Vec<usize>,
     /// Reply frames are built here, then copied to the connection's output.
-    scratch: Vec<u8>,
+    pub(crate) scratch: Vec<u8>,
+    /// Answers to forwarded requests not yet accepted by their origin's queue.
+    pub(crate) outbox: Vec<(usize, super::forward::Message)>,
     ticks: u64,
-    shutting_down: bool,
+    pub(crate) shutting_down: bool,
 }
 
 /// Builds the loop on this thread, reports readiness, and runs until shutdown.
@@ -107,6 +108,7 @@ pub(crate) fn run(
             .filter(|p| p % config.workers() == setup.index)
             .collect(),
         scratch: Vec::new(),
+        outbox: Vec::new(),
         ticks: 0,
         shutting_down: false,
     };
@@ -144,7 +146,7 @@ impl Worker {
         io.shutdown();
     }
 
-    fn slot(&mut self, conn: ConnId) -> Option<&mut Connection> {
+    pub(crate) fn slot(&mut self, conn: ConnId) -> Option<&mut Connection> {
         match self.connections.get_mut(conn.index()) {
             Some(Some((id, c))) if *id == conn => Some(c),
             _ => None,
@@ -228,110 +230,6 @@ impl Worker {
 }
 
 impl Worker {
-    /// Runs every complete binary frame at the front of `data`; returns bytes consumed. A frame
-    /// that cannot be decoded gets an error reply and closes the connection (the stream cannot
-    /// be resynchronised); a refused request (full ledger) gets an error reply and the
-    /// connection stays.
-    fn serve_binary(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
-        let ledger = self.runtime.state.ledger.clone();
-        let max_body = self.limits.max_bulk_len;
-        if let Some(Some((_, c))) = self.connections.get_mut(conn.index()) {
-            c.last_active = io.now();
-        }
-        let mut pos = 0;
-        while pos < data.len() {
-            if io.backed_up(conn) {
-                break;
-            }
-            match binary::decode(&data[pos..], binary::Side::Request, max_body) {
-                Ok(Some((frame, used))) => {
-                    let started = crate::stats::clock().raw();
-                    let h = frame.header;
-                    self.scratch.clear();
-                    let start = binary::begin(&mut self.scratch);
-                    let close = match ledger_ops::execute(
-                        &ledger,
-                        h.operation,
-                        frame.body,
-                        &mut self.scratch,
-                    ) {
-                        Ok(n) => {
-                            binary::finish(
-                                &mut self.scratch,
-                                start,
-                                h.operation,
-                                h.request_id,
-                                n as u32,
-                                0,
-                            );
-                            false
-                        }
-                        Err(e) => {
-                            self.scratch.clear();
-                            let (status, close) = match e {
-                                OpError::Malformed(_) => (binary::ReplyStatus::BadFrame, true),
-                                OpError::Refused(_) => (binary::ReplyStatus::Refused, false),
-                            };
-                            self.counters.error_replies += 1;
-                            binary::encode(
-                                &mut self.scratch,
-                                h.operation,
-                                h.request_id,
-                                0,
-                                status as u32,
-                                e.message().as_bytes(),
-                            );
-                            close
-                        }
-                    };
-                    self.counters.commands_processed += 1;
-                    self.counters.net_output_bytes += self.scratch.len() as u64;
-                    let clock = crate::stats::clock();
-                    crate::metrics::record_latency(
-                        clock.delta_as_nanos(started, clock.raw()) / 1000,
-                    );
-                    let Some(out) = io.output(conn) else {
-                        return data.len();
-                    };
-                    out.extend_from_slice(&self.scratch);
-                    pos += used;
-                    if close {
-                        io.close(conn);
-                        return data.len();
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // The header may be garbage: echo what can be trusted.
-                    let op = data
-                        .get(pos + 6)
-                        .and_then(|&b| binary::Operation::from_u8(b));
-                    let id = data
-                        .get(pos + 8..pos + 16)
-                        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-                    self.scratch.clear();
-                    let msg = format!("bad frame: {e}");
-                    binary::encode(
-                        &mut self.scratch,
-                        op.unwrap_or(binary::Operation::CreateAccounts),
-                        id,
-                        0,
-                        binary::ReplyStatus::BadFrame as u32,
-                        msg.as_bytes(),
-                    );
-                    self.counters.error_replies += 1;
-                    if let Some(out) = io.output(conn) {
-                        out.extend_from_slice(&self.scratch);
-                    }
-                    io.close(conn);
-                    return data.len();
-                }
-            }
-        }
-        self.counters.net_input_bytes += pos as u64;
-        pos
-    }
-
     /// Expires due pending transfers of the partitions this worker owns (timer-driven, so it
     /// happens with no traffic).
     fn expire_pending(&mut self) {
@@ -405,6 +303,7 @@ impl Handler for Worker {
 
     fn on_wake(&mut self, io: &mut Io<'_>) {
         self.counters.worker_wakeups += 1;
+        self.drain_mesh(io);
         let kills = std::mem::take(&mut *self.mailbox.kills.lock());
         for client_id in kills {
             let target = self
@@ -462,6 +361,7 @@ impl Handler for Worker {
     }
 
     fn on_turn_end(&mut self, io: &mut Io<'_>) {
+        self.flush_outbox();
         self.counters.recv_buffer_parks = io.recv_buffer_parks();
         self.publish();
     }
