@@ -17,6 +17,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Most often a worker copies its histograms for readers.
+const HISTOGRAM_PUBLISH_EVERY: Duration = Duration::from_millis(1);
 /// Period of each worker's housekeeping tick (Redis's default `hz` of 10).
 const CRON: Duration = Duration::from_millis(100);
 const TIMER_CRON: u64 = 1;
@@ -57,6 +59,8 @@ pub(crate) struct Worker {
     pub(crate) scratch: Vec<u8>,
     /// Answers to forwarded requests not yet accepted by their origin's queue.
     pub(crate) outbox: Vec<(usize, super::forward::Message)>,
+    /// When the histograms were last published.
+    histograms_published: Instant,
     ticks: u64,
     pub(crate) shutting_down: bool,
 }
@@ -109,6 +113,7 @@ pub(crate) fn run(
             .collect(),
         scratch: Vec::new(),
         outbox: Vec::new(),
+        histograms_published: Instant::now(),
         ticks: 0,
         shutting_down: false,
     };
@@ -133,6 +138,17 @@ impl Worker {
         let stats = &self.runtime.state.stats;
         stats.publish(self.index, &self.counters, &mut self.commands);
         stats.publish_histograms(self.index);
+    }
+
+    /// Once per loop turn: the counters and touched command statistics always (INFO right
+    /// after a command sees it), the histograms (~130 cells) at most once per millisecond.
+    fn publish_turn(&mut self, now: Instant) {
+        let stats = &self.runtime.state.stats;
+        stats.publish(self.index, &self.counters, &mut self.commands);
+        if now.duration_since(self.histograms_published) >= HISTOGRAM_PUBLISH_EVERY {
+            self.histograms_published = now;
+            stats.publish_histograms(self.index);
+        }
     }
 
     fn begin_shutdown(&mut self, io: &mut Io<'_>) {
@@ -363,6 +379,6 @@ impl Handler for Worker {
     fn on_turn_end(&mut self, io: &mut Io<'_>) {
         self.flush_outbox();
         self.counters.recv_buffer_parks = io.recv_buffer_parks();
-        self.publish();
+        self.publish_turn(io.now());
     }
 }
