@@ -126,8 +126,8 @@ impl EpollLoop {
             }
             self.read_ready(handler);
             self.core.fire_timers(handler);
-            handler.on_turn_end(&mut self.core.io());
             self.process_reads(handler);
+            handler.on_turn_end(&mut self.core.io());
             self.process_sends(handler);
             self.process_closes(handler);
             if self.core.stop_accepting {

@@ -148,7 +148,8 @@ pub trait Handler {
     fn on_wake(&mut self, io: &mut Io<'_>);
     /// A timer set with [`Io::set_timer`] is due.
     fn on_timer(&mut self, io: &mut Io<'_>, token: u64);
-    /// End of a loop turn, before sends are submitted: flush batched work here.
+    /// End of a loop turn, after every `on_data` of the turn and before sends are submitted:
+    /// flush batched work here.
     fn on_turn_end(&mut self, _io: &mut Io<'_>) {}
 }
 

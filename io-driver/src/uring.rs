@@ -117,8 +117,8 @@ impl UringLoop {
                 self.complete(handler, ud, res, flags)?;
             }
             self.core.fire_timers(handler);
-            handler.on_turn_end(&mut self.core.io());
             self.process_reads(handler)?;
+            handler.on_turn_end(&mut self.core.io());
             self.process_closes(handler);
             self.process_sends()?;
             if self.core.stop_accepting {

@@ -1,5 +1,5 @@
-//! The Ringledger server: configuration, workers, command dispatch, the cache store and (later)
-//! the ledger partitions. The `ringledger-server` binary is `src/main.rs`.
+//! The Ringledger server: configuration, workers, command dispatch, the cache store and the
+//! ledger. The `ringledger-server` binary is `src/main.rs`.
 //!
 //! Module ownership (one concept each):
 //! - [`state`]: what every worker shares ([`state::ServerState`]).
@@ -7,13 +7,18 @@
 //! - [`cache`]: the concurrent, sharded key/value store with expiry and eviction.
 //! - [`client`]: per-connection client state and the registry behind CLIENT LIST/KILL.
 //! - [`stats`]: per-worker counters, published off the hot path, summed by INFO.
-//! - [`config`]: the TOML configuration; [`runtime`]: workers, connections, start-up, shutdown.
+//! - [`ledger_ops`]: the eight ledger operations on raw event bytes; [`ledger_reply`]: their
+//!   replies as binary frames or RESP, encoded where they execute.
+//! - [`metrics`]: thread-local metrics, the Prometheus endpoint.
+//! - [`config`]: the TOML configuration; [`runtime`]: workers, connections, forwarding of ledger
+//!   requests to the worker owning their partitions, start-up, shutdown.
 
 pub mod cache;
 pub mod client;
 pub mod commands;
 pub mod config;
 pub mod ledger_ops;
+pub mod ledger_reply;
 pub mod metrics;
 pub mod runtime;
 pub mod state;

@@ -317,6 +317,10 @@ fn describe() {
         "Cross-worker wake-ups handled (messages from other threads)"
     );
     describe_counter!(
+        "ringledger_ledger_forwarded_total",
+        "Ledger create requests sent to the worker owning their partitions"
+    );
+    describe_counter!(
         "ringledger_ledger_requests_total",
         "Ledger requests by operation"
     );

@@ -634,3 +634,177 @@ fn requests_forwarded_to_the_owning_worker_keep_their_order() {
         assert!(forwarded, "the other ledger's creates went to its owner");
     }
 }
+
+/// Two ledgers whose partitions (of 2) are owned by different workers.
+fn ledgers_on_both_workers() -> (u32, u32) {
+    let p = |l: u32| ledger::partition::partition_of_ledger(l, 2);
+    (1, (2..100).find(|&l| p(l) != p(1)).unwrap())
+}
+
+fn forwarded_requests(r: &mut redis::Connection) -> u64 {
+    let text: String = redis::cmd("INFO").arg("ledger").query(r).unwrap();
+    redis::InfoDict::new(&text)
+        .get::<u64>("ledger_forwarded_requests")
+        .unwrap_or(0)
+}
+
+#[test]
+fn resp_creates_forwarded_to_the_owning_worker_keep_reply_order() {
+    for engine in ENGINES {
+        let s = start(engine, "partitions = 2");
+        let (la, lb) = ledgers_on_both_workers();
+        let mut r = s.redis();
+        let _: redis::Value = redis::cmd("LEDGER.ACCOUNT.CREATE")
+            .arg(&["ID", "1", "LEDGER", &la.to_string(), "CODE", "1"])
+            .arg(&["ID", "2", "LEDGER", &la.to_string(), "CODE", "1"])
+            .arg(&["ID", "3", "LEDGER", &lb.to_string(), "CODE", "1"])
+            .arg(&["ID", "4", "LEDGER", &lb.to_string(), "CODE", "1"])
+            .query(&mut r)
+            .unwrap();
+        let before = forwarded_requests(&mut r);
+        // Several connections, so both workers receive some; each pipelines creates on both
+        // ledgers (one of them owned by the other worker, whichever received the connection)
+        // between cache commands, in one write.
+        const CONNS: u128 = 4;
+        const CREATES: u128 = 200;
+        let threads: Vec<_> = (0..CONNS)
+            .map(|conn| {
+                let mut c = s.redis();
+                std::thread::spawn(move || {
+                    let mut pipe = redis::pipe();
+                    for i in 0..CREATES {
+                        let id = 1000 + conn * CREATES + i;
+                        let (dr, cr, ledger) = if i % 2 == 0 { (1, 2, la) } else { (3, 4, lb) };
+                        if i % 3 == 0 {
+                            let t = tr(id, dr, cr, 1, ledger, 0);
+                            pipe.cmd("LEDGER.CREATE_TRANSFERS").arg(t.bytes());
+                        } else {
+                            pipe.cmd("LEDGER.TRANSFER.CREATE").arg(&[
+                                "ID".to_string(),
+                                id.to_string(),
+                                "DEBIT".into(),
+                                dr.to_string(),
+                                "CREDIT".into(),
+                                cr.to_string(),
+                                "AMOUNT".into(),
+                                "1".into(),
+                                "LEDGER".into(),
+                                ledger.to_string(),
+                                "CODE".into(),
+                                "1".into(),
+                            ]);
+                        }
+                        pipe.cmd("INCR").arg(format!("order:{conn}"));
+                    }
+                    let replies: Vec<redis::Value> = pipe.query(&mut c).unwrap();
+                    assert_eq!(replies.len(), 2 * CREATES as usize);
+                    for (i, pair) in replies.chunks(2).enumerate() {
+                        let i = i as u128;
+                        let id = 1000 + conn * CREATES + i;
+                        match &pair[0] {
+                            redis::Value::BulkString(b) => {
+                                let rs = CreateResult::vec_from_bytes(b).unwrap();
+                                assert!(i % 3 == 0 && created(&rs), "blob reply {i}: {rs:?}");
+                            }
+                            v => {
+                                let text = format!("{v:?}");
+                                assert!(i % 3 != 0, "human reply where a blob was asked: {text}");
+                                assert!(text.contains(&format!("\"{id}\"")), "{i}: {text}");
+                                assert!(text.contains("\"created\""), "{i}: {text}");
+                            }
+                        }
+                        assert_eq!(pair[1], redis::Value::Int(i as i64 + 1), "reply order");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let a: redis::Value = redis::cmd("LEDGER.ACCOUNT.GET")
+            .arg(&["2", "4"])
+            .query(&mut r)
+            .unwrap();
+        let text = format!("{a:?}");
+        let per_ledger = CONNS * CREATES / 2;
+        assert_eq!(
+            text.matches(&format!("\"{per_ledger}\"")).count(),
+            2,
+            "both credit accounts got every transfer: {text}"
+        );
+        // Exactly one of the two ledgers is owned elsewhere for every connection.
+        let forwarded = forwarded_requests(&mut r) - before;
+        assert_eq!(forwarded, (CONNS * CREATES / 2) as u64, "{engine}");
+    }
+}
+
+#[test]
+fn resp_replies_behind_a_forwarded_create_keep_their_form_and_close_in_order() {
+    for engine in ENGINES {
+        let s = start(engine, "partitions = 2");
+        let (la, lb) = ledgers_on_both_workers();
+        let mut r = s.redis();
+        for (id, l) in [(1, la), (2, la), (3, lb), (4, lb)] {
+            let _: redis::Value = redis::cmd("LEDGER.ACCOUNT.CREATE")
+                .arg(&["ID", &id.to_string(), "LEDGER", &l.to_string(), "CODE", "1"])
+                .query(&mut r)
+                .unwrap();
+        }
+        let create = |id: &str, dr: &str, cr: &str, l: u32| {
+            let l = l.to_string();
+            let args: [&[u8]; 13] = [
+                b"LEDGER.TRANSFER.CREATE",
+                b"ID",
+                id.as_bytes(),
+                b"DEBIT",
+                dr.as_bytes(),
+                b"CREDIT",
+                cr.as_bytes(),
+                b"AMOUNT",
+                b"5",
+                b"LEDGER",
+                l.as_bytes(),
+                b"CODE",
+                b"1",
+            ];
+            common::encode(&args)
+        };
+        let map = |id: &str| {
+            format!("%3\r\n$2\r\nid\r\n${}\r\n{id}\r\n$6\r\nstatus\r\n$7\r\ncreated\r\n$9\r\ntimestamp\r\n:", id.len())
+        };
+
+        // RESP3 human replies, a cache reply and QUIT's +OK, in order, then the close.
+        let mut c = s.connect();
+        let mut request = common::encode(&[b"HELLO", b"3"]);
+        request.extend(create("10", "1", "2", la));
+        request.extend(create("11", "3", "4", lb));
+        request.extend(common::encode(&[b"GET", b"missing"]));
+        request.extend(common::encode(&[b"QUIT"]));
+        c.write_all(&request).unwrap();
+        let text = String::from_utf8(common::read_to_close(&mut c)).unwrap();
+        let (first, second) = (text.find(&map("10")), text.find(&map("11")));
+        assert!(first.is_some() && second.is_some(), "{text}");
+        assert!(first < second, "{text}");
+        assert!(text.ends_with("_\r\n+OK\r\n"), "{text}");
+
+        // A malformed frame behind forwarded creates: their replies, then the error, then close.
+        let before = forwarded_requests(&mut r);
+        let mut c = s.connect();
+        let mut request = create("20", "1", "2", la);
+        request.extend(create("21", "3", "4", lb));
+        request.extend_from_slice(b"*1\r\n$abc\r\n");
+        c.write_all(&request).unwrap();
+        let text = String::from_utf8(common::read_to_close(&mut c)).unwrap();
+        let (first, second) = (text.find("$2\r\n20\r\n"), text.find("$2\r\n21\r\n"));
+        assert!(first.is_some() && first < second, "{text}");
+        assert!(
+            text.ends_with("-ERR Protocol error: invalid bulk length\r\n"),
+            "{text}"
+        );
+        assert_eq!(
+            forwarded_requests(&mut r),
+            before + 1,
+            "one of the two was forwarded"
+        );
+    }
+}

@@ -7,22 +7,38 @@
 //! as RESP3 maps (flat field/value arrays in RESP2). See docs/COMMANDS.md.
 
 use super::util::ERR_SYNTAX;
-use super::{Ctx, Flow};
+use super::{Ctx, Deferred, Flow};
 use crate::ledger_ops::{self, OpError};
+use crate::ledger_reply::{self, RespForm};
 use ledger::flags::{self, account_filter as ff, query_filter as qf};
-use ledger::{
-    Account, AccountBalance, AccountFilter, CreateAccountStatus, CreateResult,
-    CreateTransferStatus, QueryFilter, Record, Transfer, BATCH_MAX,
-};
+use ledger::{Account, AccountBalance, AccountFilter, QueryFilter, Record, Transfer, BATCH_MAX};
 use protocol::binary::Operation;
 
 fn binary(ctx: &mut Ctx<'_>, args: &[&[u8]], op: Operation) -> Flow {
-    let mut out = Vec::new();
-    match ledger_ops::execute(&ctx.state.ledger, op, args[1], &mut out) {
-        Ok(_) => ctx.reply().bulk(&out),
-        Err(e) => ctx.error(&format!("ERR {}", e.message())),
-    }
+    request(ctx, op, args[1], RespForm::Blob);
     Flow::Continue
+}
+
+/// Runs a ledger request here, or, for a create whose partitions another worker owns, leaves
+/// it in `ctx.deferred` for the runtime to forward there (see `runtime::forward`).
+fn request(ctx: &mut Ctx<'_>, op: Operation, body: &[u8], form: RespForm) {
+    if ctx.workers > 1 {
+        if let Some(owner) =
+            crate::runtime::owner_elsewhere(&ctx.state.ledger, ctx.workers, ctx.worker, op, body)
+        {
+            ctx.deferred = Some(Deferred {
+                owner,
+                operation: op,
+                body: body.to_vec(),
+                form,
+            });
+            return;
+        }
+    }
+    let mut results = Vec::new();
+    if ledger_reply::resp(&ctx.state.ledger, op, body, form, &mut results, ctx.out) {
+        ctx.counters.error_replies += 1;
+    }
 }
 
 pub fn create_accounts(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
@@ -211,27 +227,6 @@ fn parse_transfer(fields: &[(String, &[u8])]) -> Result<Transfer, String> {
     Ok(t)
 }
 
-/// Replies one map {id, status, timestamp} per create result.
-fn create_reply(
-    ctx: &mut Ctx<'_>,
-    ids: &[u128],
-    results: &[u8],
-    name: impl Fn(u32) -> &'static str,
-) {
-    let results = CreateResult::vec_from_bytes(results).unwrap_or_default();
-    let mut r = ctx.reply();
-    r.array(results.len());
-    for (id, res) in ids.iter().zip(&results) {
-        r.map(3);
-        r.bulk(b"id");
-        r.bulk_display(id);
-        r.bulk(b"status");
-        r.bulk(name(res.status).as_bytes());
-        r.bulk(b"timestamp");
-        r.integer(res.timestamp as i64);
-    }
-}
-
 fn run_human(ctx: &mut Ctx<'_>, op: Operation, body: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     match ledger_ops::execute(&ctx.state.ledger, op, body, &mut out) {
@@ -259,12 +254,8 @@ pub fn account_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     });
     match parsed {
         Ok(accounts) => {
-            if let Some(out) = run_human(ctx, Operation::CreateAccounts, &bytes_of(&accounts)) {
-                let ids: Vec<u128> = accounts.iter().map(|a| a.id).collect();
-                create_reply(ctx, &ids, &out, |s| {
-                    CreateAccountStatus::from_u32(s).map_or("unknown", |s| s.name())
-                });
-            }
+            let form = RespForm::Human(ctx.client.resp());
+            request(ctx, Operation::CreateAccounts, &bytes_of(&accounts), form);
         }
         Err(e) => ctx.error(&e),
     }
@@ -281,12 +272,8 @@ pub fn transfer_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     });
     match parsed {
         Ok(transfers) => {
-            if let Some(out) = run_human(ctx, Operation::CreateTransfers, &bytes_of(&transfers)) {
-                let ids: Vec<u128> = transfers.iter().map(|t| t.id).collect();
-                create_reply(ctx, &ids, &out, |s| {
-                    CreateTransferStatus::from_u32(s).map_or("unknown", |s| s.name())
-                });
-            }
+            let form = RespForm::Human(ctx.client.resp());
+            request(ctx, Operation::CreateTransfers, &bytes_of(&transfers), form);
         }
         Err(e) => ctx.error(&e),
     }

@@ -45,6 +45,21 @@ pub struct Ctx<'a> {
     pub worker: usize,
     /// Wall-clock time in milliseconds since the Unix epoch, read once per batch of requests.
     pub now_ms: u64,
+    /// Workers a ledger create may be forwarded among (1: run everything here, as during
+    /// shutdown and in unit tests).
+    pub workers: usize,
+    /// Set by a ledger create whose partitions another worker owns, instead of a reply: the
+    /// runtime forwards it there and keeps the connection's replies in request order.
+    pub deferred: Option<Deferred>,
+}
+
+/// A ledger create to run on the worker that owns its partitions.
+#[derive(Debug)]
+pub struct Deferred {
+    pub owner: usize,
+    pub operation: protocol::binary::Operation,
+    pub body: Vec<u8>,
+    pub form: crate::ledger_reply::RespForm,
 }
 
 impl Ctx<'_> {

@@ -75,6 +75,8 @@ impl Harness {
             commands: &mut self.commands,
             worker: 0,
             now_ms: self.now_ms,
+            workers: 1,
+            deferred: None,
         };
         let flow = dispatch(&mut ctx, &args);
         (String::from_utf8_lossy(&out).into_owned(), flow)

@@ -2,14 +2,18 @@
 //! back: one bounded queue per (from, to) worker pair, each used by one producer and one
 //! consumer, plus a wake-up of the receiving worker's loop.
 //!
-//! A create request whose events all belong to partitions owned by one other worker is sent to
-//! that worker, which executes it (its partitions are then only ever written from its own
-//! core) and sends the encoded reply back. The connection keeps its replies in request order
-//! meanwhile (see `Connection::tickets`). Requests spanning several owners run on the receiving
-//! worker holding all their partitions (the slow path); reads run on the receiving worker.
+//! A create request, from a binary-protocol connection or a RESP `LEDGER.*` command, whose
+//! events all belong to partitions owned by one other worker is sent to that worker, which
+//! executes it (its partitions are then only ever written from its own core) and sends the
+//! encoded reply back. The connection keeps its replies in request order meanwhile (see
+//! `Connection::tickets`). Requests spanning several owners run on the receiving worker holding
+//! all their partitions (the slow path); reads run on the receiving worker.
 
+use super::worker::Worker;
+use crate::ledger_reply::{self, Form};
 use crossbeam_queue::ArrayQueue;
-use io_driver::ConnId;
+use io_driver::{ConnId, Io};
+use ledger::Ledger;
 use protocol::binary::Operation;
 
 /// Messages one worker may have outstanding to another before it executes inline instead.
@@ -21,8 +25,9 @@ pub struct Forwarded {
     pub conn: ConnId,
     pub ticket: u64,
     pub operation: Operation,
-    pub request_id: u64,
     pub body: Vec<u8>,
+    /// How the reply is encoded (binary frame, RESP blob or RESP human reply).
+    pub form: Form,
 }
 
 /// The encoded reply frame for a forwarded request.
@@ -61,5 +66,206 @@ impl Mesh {
 
     pub fn workers(&self) -> usize {
         self.workers
+    }
+}
+
+/// The worker owning every partition of this create request, when that is not `me`: the
+/// request should be forwarded there. None for reads (they run where they arrive), malformed
+/// bodies (refused where they arrive), requests spanning several owners (the slow path, run
+/// here holding all their partitions) and a single worker.
+pub fn owner_elsewhere(
+    ledger: &Ledger,
+    workers: usize,
+    me: usize,
+    operation: Operation,
+    body: &[u8],
+) -> Option<usize> {
+    if workers <= 1
+        || !matches!(
+            operation,
+            Operation::CreateAccounts | Operation::CreateTransfers
+        )
+    {
+        return None;
+    }
+    let parts = crate::ledger_ops::partitions(ledger, operation, body)?;
+    let owner = parts.first()? % workers;
+    (owner != me && parts.iter().all(|p| p % workers == owner)).then_some(owner)
+}
+
+impl Worker {
+    /// Puts a reply on `conn` in request order: straight into its output when nothing is
+    /// outstanding, else behind the replies still being computed by other workers. `close`
+    /// closes the connection once this reply has left.
+    pub(crate) fn send_in_order(
+        &mut self,
+        io: &mut Io<'_>,
+        conn: ConnId,
+        reply: &[u8],
+        close: bool,
+    ) {
+        let Some(c) = self.slot(conn) else {
+            return;
+        };
+        if c.tickets.is_empty() {
+            if let Some(out) = io.output(conn) {
+                out.extend_from_slice(reply);
+            }
+            if close {
+                io.close(conn);
+            }
+            return;
+        }
+        c.hold_reply(reply, close);
+        if close || c.tickets_full() {
+            // Read nothing more for now (or ever, when closing: the connection closes once the
+            // replies before this one left).
+            c.paused_for_tickets = !close;
+            io.pause(conn);
+        }
+    }
+
+    /// Sends a create request to the worker owning its partitions and reserves its reply's
+    /// place on `conn`. When the queue there is full (or the connection is gone) the body comes
+    /// back, for the caller to run the request here instead.
+    pub(crate) fn forward(
+        &mut self,
+        io: &mut Io<'_>,
+        conn: ConnId,
+        owner: usize,
+        operation: Operation,
+        body: Vec<u8>,
+        form: Form,
+    ) -> Result<(), Vec<u8>> {
+        debug_assert_ne!(owner, self.index);
+        let index = self.index;
+        let Some(c) = self.slot(conn) else {
+            return Err(body);
+        };
+        let message = Message::Request(Box::new(Forwarded {
+            origin: index,
+            conn,
+            ticket: c.next_ticket,
+            operation,
+            body,
+            form,
+        }));
+        if let Err(Message::Request(r)) = self.runtime.mesh.queue(index, owner).push(message) {
+            return Err(r.body);
+        }
+        let Some(c) = self.slot(conn) else {
+            return Ok(()); // (cannot happen: looked up above)
+        };
+        c.hold_pending();
+        if c.tickets_full() {
+            c.paused_for_tickets = true;
+            io.pause(conn);
+        }
+        self.counters.ledger_forwarded += 1;
+        self.wake_at_turn_end |= 1 << (owner % 64);
+        Ok(())
+    }
+
+    /// Handles every message other workers sent this one: requests to execute, answers to
+    /// deliver.
+    pub(crate) fn drain_mesh(&mut self, io: &mut Io<'_>) {
+        let workers = self.runtime.mesh.workers();
+        let runtime = self.runtime.clone();
+        let me = self.index;
+        for from in (0..workers).filter(|&w| w != me) {
+            while let Some(message) = runtime.mesh.queue(from, me).pop() {
+                match message {
+                    Message::Request(r) => {
+                        let clock = crate::stats::clock();
+                        let started = clock.raw();
+                        let (bytes, outcome) = ledger_reply::answer(
+                            &runtime.state.ledger,
+                            r.operation,
+                            &r.body,
+                            r.form,
+                        );
+                        crate::metrics::record_latency(
+                            clock.delta_as_nanos(started, clock.raw()) / 1000,
+                        );
+                        if outcome.error {
+                            self.counters.error_replies += 1;
+                        }
+                        let answer = Answer {
+                            conn: r.conn,
+                            ticket: r.ticket,
+                            bytes,
+                            close: outcome.close,
+                        };
+                        self.outbox
+                            .push((r.origin, Message::Answer(Box::new(answer))));
+                    }
+                    Message::Answer(a) => self.deliver(io, *a),
+                }
+            }
+        }
+        self.flush_outbox();
+    }
+
+    /// Sends queued answers back to their origins (retried each turn while a queue is full),
+    /// then wakes every worker this turn sent something to: one wake-up per worker per turn,
+    /// however many messages.
+    pub(crate) fn flush_outbox(&mut self) {
+        let runtime = self.runtime.clone();
+        if !self.outbox.is_empty() {
+            let mut kept = Vec::new();
+            for (origin, message) in self.outbox.drain(..) {
+                match runtime.mesh.queue(self.index, origin).push(message) {
+                    Ok(()) => self.wake_at_turn_end |= 1 << (origin % 64),
+                    Err(m) => kept.push((origin, m)),
+                }
+            }
+            self.outbox = kept;
+        }
+        let woken = std::mem::take(&mut self.wake_at_turn_end);
+        if woken == 0 {
+            return;
+        }
+        if let Some(wakers) = runtime.wakers.get() {
+            for (i, w) in wakers.iter().enumerate() {
+                if woken & (1 << (i % 64)) != 0 {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    /// An answer for one of this worker's connections: fill its ticket, then send every reply
+    /// that is now first in line.
+    fn deliver(&mut self, io: &mut Io<'_>, answer: Answer) {
+        self.counters.net_output_bytes += answer.bytes.len() as u64;
+        let Some(c) = self.slot(answer.conn) else {
+            return;
+        };
+        if let Some(t) = c.tickets.iter_mut().find(|t| t.id == answer.ticket) {
+            debug_assert!(t.bytes.is_none(), "a ticket is answered once");
+            c.ticket_bytes += answer.bytes.len();
+            t.bytes = Some(answer.bytes);
+            t.close = answer.close;
+        }
+        while c.tickets.front().is_some_and(|t| t.bytes.is_some()) {
+            let Some(t) = c.tickets.pop_front() else {
+                break;
+            };
+            let bytes = t.bytes.unwrap_or_default();
+            c.ticket_bytes -= bytes.len();
+            if let Some(out) = io.output(answer.conn) {
+                out.extend_from_slice(&bytes);
+            }
+            if t.close {
+                c.tickets.clear();
+                c.ticket_bytes = 0;
+                io.close(answer.conn);
+                return;
+            }
+        }
+        if c.paused_for_tickets && c.tickets_drained() {
+            c.paused_for_tickets = false;
+            io.resume(answer.conn);
+        }
     }
 }

@@ -9,6 +9,7 @@ use crate::commands::{self, Ctx, Flow};
 use crate::config::{Config, ListenerProtocol};
 use crate::ledger_ops;
 use crate::stats::{CommandStats, WorkerCounters};
+use bytes::BytesMut;
 use io_driver::{Accepted, ConnId, EventLoop, Handler, Io, Waker};
 use parking_lot::Mutex;
 use protocol::resp::{ParseLimits, ParseStatus};
@@ -57,8 +58,13 @@ pub(crate) struct Worker {
     owned_partitions: Vec<usize>,
     /// Reply frames are built here, then copied to the connection's output.
     pub(crate) scratch: Vec<u8>,
+    /// A RESP reply is written here instead of the output while earlier replies of its
+    /// connection are still being computed by another worker (then held in order).
+    held: BytesMut,
     /// Answers to forwarded requests not yet accepted by their origin's queue.
     pub(crate) outbox: Vec<(usize, super::forward::Message)>,
+    /// Workers (bit = index % 64) sent a message this turn, woken once at the turn's end.
+    pub(crate) wake_at_turn_end: u64,
     /// When the histograms were last published.
     histograms_published: Instant,
     ticks: u64,
@@ -112,7 +118,9 @@ pub(crate) fn run(
             .filter(|p| p % config.workers() == setup.index)
             .collect(),
         scratch: Vec::new(),
+        held: BytesMut::new(),
         outbox: Vec::new(),
+        wake_at_turn_end: 0,
         histograms_published: Instant::now(),
         ticks: 0,
         shutting_down: false,
@@ -170,10 +178,19 @@ impl Worker {
     }
 
     /// Parses and runs every complete request at the front of `data`; returns bytes consumed.
+    ///
+    /// Replies go straight into the connection's output, except while an earlier request of the
+    /// connection is being executed by another worker: then they are held behind it (see
+    /// `send_in_order`), so replies always leave in request order.
     fn serve(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
         let state = self.runtime.state.clone();
         let requirepass = state.options.requirepass.is_some();
-        let Some(Some((_, c))) = self.connections.get_mut(conn.index()) else {
+        let workers = if self.shutting_down || state.shutdown_requested() {
+            1 // answered here: a forwarded answer could come back after the connection closed
+        } else {
+            self.runtime.mesh.workers()
+        };
+        let Some(c) = self.slot(conn) else {
             return data.len();
         };
         if data.len() < c.needed {
@@ -188,13 +205,26 @@ impl Worker {
             if io.backed_up(conn) {
                 break; // the rest is delivered again once the output drains
             }
+            let Some(Some((_, c))) = self.connections.get_mut(conn.index()) else {
+                return data.len();
+            };
+            if c.paused_for_tickets {
+                break; // the rest is delivered again once the held replies drain
+            }
             let auth_required = requirepass && !c.client.authenticated;
             match c.parser.parse(&data[pos..], auth_required) {
                 Ok(ParseStatus::Complete { consumed }) => {
                     let frame = &data[pos..pos + consumed];
                     let args: SmallVec<[&[u8]; 8]> = c.parser.args(frame).collect();
-                    let Some(out) = io.output(conn) else {
-                        return data.len();
+                    let holding = !c.tickets.is_empty();
+                    let out = if holding {
+                        self.held.clear();
+                        &mut self.held
+                    } else {
+                        match io.output(conn) {
+                            Some(out) => out,
+                            None => return data.len(),
+                        }
                     };
                     let before = out.len();
                     let mut ctx = Ctx {
@@ -205,17 +235,31 @@ impl Worker {
                         commands: &mut self.commands,
                         worker: self.index,
                         now_ms: now,
+                        workers,
+                        deferred: None,
                     };
                     let flow = commands::dispatch(&mut ctx, &args);
+                    let deferred = ctx.deferred.take();
                     let written = ctx.out.len().saturating_sub(before);
+                    drop(args); // they may borrow the parser: end that before touching `self`
                     self.counters.net_output_bytes += written as u64;
                     pos += consumed;
+                    if holding && !self.held.is_empty() {
+                        let reply = std::mem::take(&mut self.held);
+                        self.send_in_order(io, conn, &reply, false);
+                        self.held = reply;
+                    }
+                    if let Some(d) = deferred {
+                        debug_assert_eq!(written, 0, "a deferred command writes no reply");
+                        self.defer(io, conn, d);
+                    }
+                    if flow == Flow::Close {
+                        // After the replies before it (at once when none is outstanding).
+                        self.send_in_order(io, conn, &[], true);
+                    }
                     match flow {
                         Flow::Continue => {}
-                        Flow::Close => {
-                            io.close(conn);
-                            return data.len();
-                        }
+                        Flow::Close => return data.len(),
                         Flow::Shutdown => {
                             shutdown = true;
                             break;
@@ -228,11 +272,10 @@ impl Worker {
                     break;
                 }
                 Err(e) => {
-                    if let Some(out) = io.output(conn) {
-                        protocol::resp::Reply::new(out, c.client.resp()).error(&e.message());
-                    }
+                    let mut reply = BytesMut::new();
+                    protocol::resp::Reply::new(&mut reply, c.client.resp()).error(&e.message());
                     self.counters.error_replies += 1;
-                    io.close(conn);
+                    self.send_in_order(io, conn, &reply, true);
                     return data.len();
                 }
             }
@@ -242,6 +285,23 @@ impl Worker {
             self.runtime.shutdown_all();
         }
         pos
+    }
+
+    /// A ledger create another worker owns: forward it, or run it here when the queue there is
+    /// full.
+    fn defer(&mut self, io: &mut Io<'_>, conn: ConnId, d: commands::Deferred) {
+        let form = crate::ledger_reply::Form::Resp(d.form);
+        let Err(body) = self.forward(io, conn, d.owner, d.operation, d.body, form) else {
+            return;
+        };
+        let mut reply = BytesMut::new();
+        let mut results = Vec::new();
+        let ledger = &self.runtime.state.ledger;
+        if crate::ledger_reply::resp(ledger, d.operation, &body, d.form, &mut results, &mut reply) {
+            self.counters.error_replies += 1;
+        }
+        self.counters.net_output_bytes += reply.len() as u64;
+        self.send_in_order(io, conn, &reply, false);
     }
 }
 
