@@ -35,7 +35,10 @@ fn main() {
     let t0 = Instant::now();
     let ledger = Arc::new(Ledger::new(config).expect("ledger"));
     println!("tables allocated and prefaulted in {:.2?}", t0.elapsed());
-    pin(0);
+    // The CPUs this process may use, read before pinning: a thread inherits its creator's
+    // affinity, and the reader's CPU must come from the whole set, not from the writer's.
+    let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    pin(&cpus, 0);
 
     let mut results = Vec::with_capacity(BATCH_MAX);
     let mut held = ledger.lock(&[0]);
@@ -60,8 +63,9 @@ fn main() {
     let lookups = Arc::new(AtomicU64::new(0));
     let reader = {
         let (ledger, stop, lookups) = (ledger.clone(), stop.clone(), lookups.clone());
+        let cpus = cpus.clone();
         std::thread::spawn(move || {
-            pin(1);
+            pin(&cpus, 1);
             let mut rng = StdRng::seed_from_u64(2);
             let mut ids = [0u128; LOOKUP_BATCH];
             let started = Instant::now();
@@ -160,10 +164,11 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn pin(core: usize) {
-    if let Some(ids) = core_affinity::get_core_ids() {
-        if let Some(id) = ids.into_iter().find(|c| c.id == core) {
-            core_affinity::set_for_current(id);
-        }
+/// Pins the calling thread to the `index`-th CPU of `cpus` (the process's CPUs, in order), and
+/// says so when it cannot: two threads on one CPU would halve the figures.
+fn pin(cpus: &[core_affinity::CoreId], index: usize) {
+    match cpus.get(index) {
+        Some(&id) if core_affinity::set_for_current(id) => {}
+        _ => eprintln!("warning: could not pin this thread to CPU #{index} of {cpus:?}"),
     }
 }
