@@ -63,14 +63,20 @@ fn readers_never_see_partial_or_failed_chains() {
 
     let done = Arc::new(AtomicBool::new(false));
     let failed_ids = Arc::new(AtomicU64::new(0));
+    let reads_total = Arc::new(AtomicU64::new(0));
     let writer = {
         let (ledger, done, failed_ids) = (ledger.clone(), done.clone(), failed_ids.clone());
+        let reads_total = reads_total.clone();
         std::thread::spawn(move || {
             let p = ledger.route_transfers(&[tr(1, 1, 2, 1, 1, 0)]);
             let mut id = 1u128;
             let mut now = 1_000u64;
             let mut results = Vec::new();
-            for round in 0..3000u32 {
+            // At least 3,000 rounds, and on until the readers have read 1,000 times while
+            // the writer was writing, however late they were scheduled (bounded by capacity).
+            let mut round = 0u32;
+            while round < 3000 || (reads_total.load(Ordering::Relaxed) < 1000 && round < 15_000) {
+                round += 1;
                 let mut batch = Vec::new();
                 for k in 0..8u128 {
                     let x = 1 + (round as u128 * 7 + k) % 50;
@@ -103,6 +109,7 @@ fn readers_never_see_partial_or_failed_chains() {
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let (ledger, done) = (ledger.clone(), done.clone());
+            let reads_total = reads_total.clone();
             std::thread::spawn(move || {
                 let mut reads = 0u64;
                 let mut seen_moves = 0u64;
@@ -123,6 +130,7 @@ fn readers_never_see_partial_or_failed_chains() {
                         t.len()
                     );
                     reads += 1;
+                    reads_total.fetch_add(1, Ordering::Relaxed);
                 }
                 (reads, seen_moves)
             })
@@ -130,10 +138,13 @@ fn readers_never_see_partial_or_failed_chains() {
         .collect();
     let last_id = writer.join().unwrap();
     for h in readers {
-        let (reads, moves) = h.join().unwrap();
-        assert!(reads > 0, "readers ran");
+        let (_reads, moves) = h.join().unwrap();
         let _ = moves;
     }
+    assert!(
+        reads_total.load(Ordering::Relaxed) >= 1000,
+        "the readers read while the writer wrote"
+    );
     assert!(failed_ids.load(Ordering::Relaxed) > 0, "some chains failed");
     ledger.verify().unwrap();
     // Failed chains left nothing: exactly 2/3 of the chains (those not through account 4) exist.
