@@ -808,3 +808,93 @@ fn resp_replies_behind_a_forwarded_create_keep_their_form_and_close_in_order() {
         );
     }
 }
+
+/// Pipelined on one connection, a lookup or a post right after a create that another worker
+/// executes must see it: requests of a connection take effect in order, forwarded or not.
+#[test]
+fn pipelined_requests_see_the_forwarded_creates_before_them() {
+    for engine in ENGINES {
+        let s = start(engine, "partitions = 2");
+        let (la, lb) = ledgers_on_both_workers();
+        let accounts = [
+            acct(1, la, 0),
+            acct(2, la, 0),
+            acct(3, lb, 0),
+            acct(4, lb, 0),
+        ];
+        let mut c = Client::connect(s.binary_addr.unwrap()).unwrap();
+        assert!(created(&c.create_accounts(&accounts).unwrap()));
+
+        // Binary protocol: create, look up, post, look up the post, all in flight at once.
+        let mut expected = Vec::new();
+        for i in 0..200u128 {
+            let (dr, cr, l) = if i % 2 == 0 { (1, 2, la) } else { (3, 4, lb) };
+            let id = 1_000 + 2 * i;
+            let pending = tr(id, dr, cr, 3, l, tf::PENDING);
+            let post = Transfer {
+                pending_id: id,
+                amount: u128::MAX,
+                ..tr(id + 1, 0, 0, 0, 0, tf::POST_PENDING_TRANSFER)
+            };
+            expected.push((
+                c.send(Operation::CreateTransfers, 1, pending.bytes())
+                    .unwrap(),
+                id,
+            ));
+            expected.push((
+                c.send(Operation::LookupTransfers, 1, &id.to_le_bytes())
+                    .unwrap(),
+                id,
+            ));
+            expected.push((
+                c.send(Operation::CreateTransfers, 1, post.bytes()).unwrap(),
+                id + 1,
+            ));
+            let lookup = (id + 1).to_le_bytes();
+            expected.push((
+                c.send(Operation::LookupTransfers, 1, &lookup).unwrap(),
+                id + 1,
+            ));
+        }
+        for (request_id, id) in expected {
+            let reply = c.receive().unwrap();
+            assert_eq!(reply.request_id, request_id);
+            if reply.operation == Operation::CreateTransfers {
+                let rs = reply.records::<CreateResult>().unwrap();
+                assert!(created(&rs), "transfer {id}: {rs:?}");
+            } else {
+                let ts = reply.records::<Transfer>().unwrap();
+                assert_eq!(ts.len(), 1, "transfer {id} visible to the lookup after it");
+                assert_eq!(ts[0].id, id);
+            }
+        }
+
+        // RESP: the same through a pipeline, binary and human forms mixed.
+        let mut r = s.redis();
+        let mut pipe = redis::pipe();
+        for i in 0..200u128 {
+            let (dr, cr, l) = if i % 2 == 0 { (1, 2, la) } else { (3, 4, lb) };
+            let id = 10_000 + i;
+            pipe.cmd("LEDGER.CREATE_TRANSFERS")
+                .arg(tr(id, dr, cr, 1, l, 0).bytes());
+            pipe.cmd("LEDGER.LOOKUP_TRANSFERS")
+                .arg(&id.to_le_bytes()[..]);
+            pipe.cmd("LEDGER.TRANSFER.GET").arg(id.to_string());
+        }
+        let replies: Vec<redis::Value> = pipe.query(&mut r).unwrap();
+        for (i, triple) in replies.chunks(3).enumerate() {
+            let id = 10_000 + i as u128;
+            let redis::Value::BulkString(created_rs) = &triple[0] else {
+                panic!("{:?}", triple[0])
+            };
+            assert!(created(&CreateResult::vec_from_bytes(created_rs).unwrap()));
+            let redis::Value::BulkString(found) = &triple[1] else {
+                panic!("{:?}", triple[1])
+            };
+            let ts = Transfer::vec_from_bytes(found).unwrap();
+            assert_eq!(ts.len(), 1, "transfer {id} visible to the lookup after it");
+            let text = format!("{:?}", triple[2]);
+            assert!(text.contains(&format!("\"{id}\"")), "{id}: {text}");
+        }
+    }
+}

@@ -19,21 +19,38 @@ fn binary(ctx: &mut Ctx<'_>, args: &[&[u8]], op: Operation) -> Flow {
     Flow::Continue
 }
 
+/// Whether a ledger request may run now without overtaking earlier ones of this connection
+/// that run on another worker (`forwarded_to`: where this one would be forwarded, if anywhere).
+/// When it may not, the command is marked blocked and presented again later.
+fn in_order(ctx: &mut Ctx<'_>, forwarded_to: Option<usize>) -> bool {
+    match ctx.ledger_pending {
+        Some(owner) if forwarded_to != Some(owner) => {
+            ctx.blocked = true;
+            false
+        }
+        _ => true,
+    }
+}
+
 /// Runs a ledger request here, or, for a create whose partitions another worker owns, leaves
 /// it in `ctx.deferred` for the runtime to forward there (see `runtime::forward`).
 fn request(ctx: &mut Ctx<'_>, op: Operation, body: &[u8], form: RespForm) {
-    if ctx.workers > 1 {
-        if let Some(owner) =
-            crate::runtime::owner_elsewhere(&ctx.state.ledger, ctx.workers, ctx.worker, op, body)
-        {
-            ctx.deferred = Some(Deferred {
-                owner,
-                operation: op,
-                body: body.to_vec(),
-                form,
-            });
-            return;
-        }
+    let owner = if ctx.workers > 1 {
+        crate::runtime::owner_elsewhere(&ctx.state.ledger, ctx.workers, ctx.worker, op, body)
+    } else {
+        None
+    };
+    if !in_order(ctx, owner) {
+        return;
+    }
+    if let Some(owner) = owner {
+        ctx.deferred = Some(Deferred {
+            owner,
+            operation: op,
+            body: body.to_vec(),
+            form,
+        });
+        return;
     }
     let mut results = Vec::new();
     if ledger_reply::resp(&ctx.state.ledger, op, body, form, &mut results, ctx.out) {
@@ -227,7 +244,12 @@ fn parse_transfer(fields: &[(String, &[u8])]) -> Result<Transfer, String> {
     Ok(t)
 }
 
+/// Runs a read for a human command; None when it replied with an error, or did not run
+/// (blocked behind forwarded requests, see `in_order`).
 fn run_human(ctx: &mut Ctx<'_>, op: Operation, body: &[u8]) -> Option<Vec<u8>> {
+    if !in_order(ctx, None) {
+        return None;
+    }
     let mut out = Vec::new();
     match ledger_ops::execute(&ctx.state.ledger, op, body, &mut out) {
         Ok(_) => Some(out),

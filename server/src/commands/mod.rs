@@ -51,6 +51,13 @@ pub struct Ctx<'a> {
     /// Set by a ledger create whose partitions another worker owns, instead of a reply: the
     /// runtime forwards it there and keeps the connection's replies in request order.
     pub deferred: Option<Deferred>,
+    /// Some(owner) while earlier ledger requests of this connection run on worker `owner`: a
+    /// ledger command may then only be forwarded to that same owner (its queue keeps the
+    /// order); otherwise it sets `blocked` instead of running.
+    pub ledger_pending: Option<usize>,
+    /// The command did not run and wrote nothing: the runtime presents it again once the
+    /// connection's forwarded requests are answered.
+    pub blocked: bool,
 }
 
 /// A ledger create to run on the worker that owns its partitions.
@@ -141,6 +148,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let clock = crate::stats::clock();
     let started = clock.raw();
     let flow = handler(ctx, args);
+    if ctx.blocked {
+        // Not run: it is dispatched again later, and counted then.
+        ctx.counters.commands_processed -= 1;
+        return Flow::Continue;
+    }
     let nanos = clock.delta_as_nanos(started, clock.raw());
     crate::metrics::record_latency(nanos / 1000);
     let stat = ctx.commands.get_mut(resolved.id);

@@ -77,6 +77,8 @@ impl Harness {
             now_ms: self.now_ms,
             workers: 1,
             deferred: None,
+            ledger_pending: None,
+            blocked: false,
         };
         let flow = dispatch(&mut ctx, &args);
         (String::from_utf8_lossy(&out).into_owned(), flow)

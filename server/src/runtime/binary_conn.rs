@@ -18,28 +18,33 @@ impl Worker {
         }
         let mut pos = 0;
         while pos < data.len() {
-            if io.backed_up(conn) {
-                break;
+            if io.backed_up(conn) || self.slot(conn).is_none_or(|c| c.paused) {
+                break; // the rest is delivered again once the output or the tickets drain
             }
             match binary::decode(&data[pos..], binary::Side::Request, max_body) {
                 Ok(Some((frame, used))) => {
                     let h = frame.header;
+                    let owner = self.owner_elsewhere(h.operation, frame.body);
+                    let Some(c) = self.slot(conn) else {
+                        return data.len();
+                    };
+                    if !c.may_run_ledger(owner) {
+                        // Earlier requests of this connection are still running elsewhere:
+                        // this one waits for their answers, so it cannot overtake them.
+                        c.waiting_for_answers = true;
+                        c.paused = true;
+                        io.pause(conn);
+                        break;
+                    }
                     pos += used;
                     self.counters.commands_processed += 1;
-                    if let Some(owner) = self.owner_elsewhere(h.operation, frame.body) {
+                    if let Some(owner) = owner {
                         let form = Form::Frame {
                             request_id: h.request_id,
                         };
                         let body = frame.body.to_vec();
-                        if self
-                            .forward(io, conn, owner, h.operation, body, form)
-                            .is_ok()
-                        {
-                            if self.slot(conn).is_some_and(|c| c.paused_for_tickets) {
-                                break;
-                            }
-                            continue;
-                        }
+                        self.forward(io, conn, owner, h.operation, body, form);
+                        continue;
                     }
                     let started = crate::stats::clock().raw();
                     let close = self.run_frame(h.operation, h.request_id, frame.body);

@@ -27,8 +27,14 @@ pub(crate) struct Connection {
     pub next_ticket: u64,
     /// Bytes of finished replies waiting in `tickets` (bounded by `MAX_TICKET_BYTES`).
     pub ticket_bytes: usize,
-    /// Paused by the worker because `tickets` is full (resumed when it drains).
-    pub paused_for_tickets: bool,
+    /// Forwarded requests whose answers have not come back, all sent to `pending_owner`.
+    pub pending_forwards: usize,
+    pub pending_owner: usize,
+    /// A ledger request is waiting for `pending_forwards` to reach 0 before it may run.
+    pub waiting_for_answers: bool,
+    /// Paused by the worker: `tickets` is full, or `waiting_for_answers` (resumed when neither
+    /// holds any more).
+    pub paused: bool,
     /// Accepted on a `protocol = "binary"` listener: frames, not RESP.
     pub binary: bool,
     pub parser: RequestParser,
@@ -44,7 +50,10 @@ impl Connection {
             tickets: std::collections::VecDeque::new(),
             next_ticket: 0,
             ticket_bytes: 0,
-            paused_for_tickets: false,
+            pending_forwards: 0,
+            pending_owner: 0,
+            waiting_for_answers: false,
+            paused: false,
             binary,
             parser: RequestParser::new(limits),
             needed: 0,
@@ -79,8 +88,20 @@ impl Connection {
         });
     }
 
-    /// Reserves the slot of a reply another worker computes; returns its ticket.
-    pub fn hold_pending(&mut self) -> u64 {
+    /// Whether a ledger request may run now, in request order: always when nothing of this
+    /// connection is being executed elsewhere; otherwise only a request forwarded to the same
+    /// owner (its queue keeps the order). Anything else, run here or by another worker, could
+    /// overtake the requests before it: a lookup would miss the transfer created just before
+    /// it, a post its pending transfer.
+    pub fn may_run_ledger(&self, forwarded_to: Option<usize>) -> bool {
+        self.pending_forwards == 0 || forwarded_to == Some(self.pending_owner)
+    }
+
+    /// Reserves the slot of the reply `owner` computes; returns its ticket.
+    pub fn hold_pending(&mut self, owner: usize) -> u64 {
+        debug_assert!(self.may_run_ledger(Some(owner)));
+        self.pending_forwards += 1;
+        self.pending_owner = owner;
         let id = self.next_ticket;
         self.next_ticket += 1;
         self.tickets.push_back(Ticket {
@@ -96,8 +117,12 @@ impl Connection {
         self.tickets.len() >= MAX_TICKETS || self.ticket_bytes >= MAX_TICKET_BYTES
     }
 
-    /// The held replies drained enough to read again.
-    pub fn tickets_drained(&self) -> bool {
-        self.tickets.len() < MAX_TICKETS / 2 && self.ticket_bytes < MAX_TICKET_BYTES / 2
+    /// Paused, and may read again: the held replies drained to half their bounds and no
+    /// ledger request waits for answers.
+    pub fn may_resume(&self) -> bool {
+        self.paused
+            && !self.waiting_for_answers
+            && self.tickets.len() < MAX_TICKETS / 2
+            && self.ticket_bytes < MAX_TICKET_BYTES / 2
     }
 }

@@ -120,14 +120,13 @@ impl Worker {
         if close || c.tickets_full() {
             // Read nothing more for now (or ever, when closing: the connection closes once the
             // replies before this one left).
-            c.paused_for_tickets = !close;
+            c.paused = !close;
             io.pause(conn);
         }
     }
 
     /// Sends a create request to the worker owning its partitions and reserves its reply's
-    /// place on `conn`. When the queue there is full (or the connection is gone) the body comes
-    /// back, for the caller to run the request here instead.
+    /// place on `conn`. The caller checked `Connection::may_run_ledger(Some(owner))`.
     pub(crate) fn forward(
         &mut self,
         io: &mut Io<'_>,
@@ -136,34 +135,42 @@ impl Worker {
         operation: Operation,
         body: Vec<u8>,
         form: Form,
-    ) -> Result<(), Vec<u8>> {
+    ) {
         debug_assert_ne!(owner, self.index);
         let index = self.index;
         let Some(c) = self.slot(conn) else {
-            return Err(body);
+            return;
         };
+        let ticket = c.hold_pending(owner);
+        if c.tickets_full() {
+            c.paused = true;
+            io.pause(conn);
+        }
+        self.counters.ledger_forwarded += 1;
         let message = Message::Request(Box::new(Forwarded {
             origin: index,
             conn,
-            ticket: c.next_ticket,
+            ticket,
             operation,
             body,
             form,
         }));
-        if let Err(Message::Request(r)) = self.runtime.mesh.queue(index, owner).push(message) {
-            return Err(r.body);
+        self.send(owner, message);
+    }
+
+    /// Queues a message to worker `to`, in order: when its queue is full (or older messages to
+    /// it are still waiting) it waits in `outbox`, retried every loop turn. The outbox is
+    /// bounded by the tickets of this worker's connections (each pauses at `MAX_TICKETS`) and
+    /// by the requests this worker answers.
+    pub(crate) fn send(&mut self, to: usize, message: Message) {
+        if self.outbox.iter().any(|(d, _)| *d == to) {
+            self.outbox.push((to, message));
+            return;
         }
-        let Some(c) = self.slot(conn) else {
-            return Ok(()); // (cannot happen: looked up above)
-        };
-        c.hold_pending();
-        if c.tickets_full() {
-            c.paused_for_tickets = true;
-            io.pause(conn);
+        match self.runtime.mesh.queue(self.index, to).push(message) {
+            Ok(()) => self.wake_at_turn_end |= 1 << (to % 64),
+            Err(message) => self.outbox.push((to, message)),
         }
-        self.counters.ledger_forwarded += 1;
-        self.wake_at_turn_end |= 1 << (owner % 64);
-        Ok(())
     }
 
     /// Handles every message other workers sent this one: requests to execute, answers to
@@ -196,8 +203,7 @@ impl Worker {
                             bytes,
                             close: outcome.close,
                         };
-                        self.outbox
-                            .push((r.origin, Message::Answer(Box::new(answer))));
+                        self.send(r.origin, Message::Answer(Box::new(answer)));
                     }
                     Message::Answer(a) => self.deliver(io, *a),
                 }
@@ -213,10 +219,19 @@ impl Worker {
         let runtime = self.runtime.clone();
         if !self.outbox.is_empty() {
             let mut kept = Vec::new();
-            for (origin, message) in self.outbox.drain(..) {
-                match runtime.mesh.queue(self.index, origin).push(message) {
-                    Ok(()) => self.wake_at_turn_end |= 1 << (origin % 64),
-                    Err(m) => kept.push((origin, m)),
+            // Once one message to a worker does not fit, the later ones to it wait too.
+            let mut full = vec![false; runtime.mesh.workers()];
+            for (to, message) in self.outbox.drain(..) {
+                if full[to] {
+                    kept.push((to, message));
+                    continue;
+                }
+                match runtime.mesh.queue(self.index, to).push(message) {
+                    Ok(()) => self.wake_at_turn_end |= 1 << (to % 64),
+                    Err(m) => {
+                        full[to] = true;
+                        kept.push((to, m));
+                    }
                 }
             }
             self.outbox = kept;
@@ -246,6 +261,11 @@ impl Worker {
             c.ticket_bytes += answer.bytes.len();
             t.bytes = Some(answer.bytes);
             t.close = answer.close;
+            debug_assert!(c.pending_forwards > 0);
+            c.pending_forwards -= 1;
+            if c.pending_forwards == 0 {
+                c.waiting_for_answers = false;
+            }
         }
         while c.tickets.front().is_some_and(|t| t.bytes.is_some()) {
             let Some(t) = c.tickets.pop_front() else {
@@ -263,8 +283,8 @@ impl Worker {
                 return;
             }
         }
-        if c.paused_for_tickets && c.tickets_drained() {
-            c.paused_for_tickets = false;
+        if c.may_resume() {
+            c.paused = false;
             io.resume(answer.conn);
         }
     }

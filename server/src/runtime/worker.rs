@@ -208,8 +208,8 @@ impl Worker {
             let Some(Some((_, c))) = self.connections.get_mut(conn.index()) else {
                 return data.len();
             };
-            if c.paused_for_tickets {
-                break; // the rest is delivered again once the held replies drain
+            if c.paused {
+                break; // the rest is delivered again once the held replies or answers arrive
             }
             let auth_required = requirepass && !c.client.authenticated;
             match c.parser.parse(&data[pos..], auth_required) {
@@ -217,6 +217,7 @@ impl Worker {
                     let frame = &data[pos..pos + consumed];
                     let args: SmallVec<[&[u8]; 8]> = c.parser.args(frame).collect();
                     let holding = !c.tickets.is_empty();
+                    let ledger_pending = (c.pending_forwards > 0).then_some(c.pending_owner);
                     let out = if holding {
                         self.held.clear();
                         &mut self.held
@@ -237,8 +238,19 @@ impl Worker {
                         now_ms: now,
                         workers,
                         deferred: None,
+                        ledger_pending,
+                        blocked: false,
                     };
                     let flow = commands::dispatch(&mut ctx, &args);
+                    if ctx.blocked {
+                        // A ledger command that would overtake this connection's requests
+                        // running elsewhere: present it again once their answers are in.
+                        debug_assert_eq!(ctx.out.len(), before, "a blocked command writes nothing");
+                        c.waiting_for_answers = true;
+                        c.paused = true;
+                        io.pause(conn);
+                        break;
+                    }
                     let deferred = ctx.deferred.take();
                     let written = ctx.out.len().saturating_sub(before);
                     drop(args); // they may borrow the parser: end that before touching `self`
@@ -287,21 +299,10 @@ impl Worker {
         pos
     }
 
-    /// A ledger create another worker owns: forward it, or run it here when the queue there is
-    /// full.
+    /// A ledger create another worker owns: forward it there.
     fn defer(&mut self, io: &mut Io<'_>, conn: ConnId, d: commands::Deferred) {
         let form = crate::ledger_reply::Form::Resp(d.form);
-        let Err(body) = self.forward(io, conn, d.owner, d.operation, d.body, form) else {
-            return;
-        };
-        let mut reply = BytesMut::new();
-        let mut results = Vec::new();
-        let ledger = &self.runtime.state.ledger;
-        if crate::ledger_reply::resp(ledger, d.operation, &body, d.form, &mut results, &mut reply) {
-            self.counters.error_replies += 1;
-        }
-        self.counters.net_output_bytes += reply.len() as u64;
-        self.send_in_order(io, conn, &reply, false);
+        self.forward(io, conn, d.owner, d.operation, d.body, form);
     }
 }
 
