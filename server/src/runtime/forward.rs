@@ -16,7 +16,7 @@ use io_driver::{ConnId, Io};
 use ledger::Ledger;
 use protocol::binary::Operation;
 
-/// Messages one worker may have outstanding to another before it executes inline instead.
+/// Messages one worker may have outstanding to another; more wait in the sender's outbox.
 pub const QUEUE_DEPTH: usize = 1024;
 
 /// A create request for another worker's partitions.
@@ -212,7 +212,7 @@ impl Worker {
         self.flush_outbox();
     }
 
-    /// Sends queued answers back to their origins (retried each turn while a queue is full),
+    /// Sends the messages waiting in the outbox (retried each turn while a queue is full),
     /// then wakes every worker this turn sent something to: one wake-up per worker per turn,
     /// however many messages.
     pub(crate) fn flush_outbox(&mut self) {

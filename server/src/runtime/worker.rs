@@ -61,7 +61,8 @@ pub(crate) struct Worker {
     /// A RESP reply is written here instead of the output while earlier replies of its
     /// connection are still being computed by another worker (then held in order).
     held: BytesMut,
-    /// Answers to forwarded requests not yet accepted by their origin's queue.
+    /// Messages (requests and answers) that did not fit their destination's queue, in order;
+    /// retried every turn.
     pub(crate) outbox: Vec<(usize, super::forward::Message)>,
     /// Workers (bit = index % 64) sent a message this turn, woken once at the turn's end.
     pub(crate) wake_at_turn_end: u64,
