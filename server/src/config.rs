@@ -144,6 +144,10 @@ pub struct LedgerSection {
     /// use: steadier latency and throughput, at the price of start-up time and resident memory.
     #[serde(default)]
     pub prefault: bool,
+    /// Messages one worker may have queued to another (ledger requests forwarded to their
+    /// owner, answers coming back); more wait in the sender's outbox.
+    #[serde(default = "default_forward_queue_depth")]
+    pub forward_queue_depth: usize,
     /// Directory of the write-ahead logs and snapshots; unset = volatile ledger.
     pub data_dir: Option<PathBuf>,
     /// Default: "always" when data_dir is set.
@@ -160,6 +164,7 @@ impl Default for LedgerSection {
             max_accounts: default_max_accounts(),
             max_transfers: default_max_transfers(),
             prefault: false,
+            forward_queue_depth: default_forward_queue_depth(),
             data_dir: None,
             fsync: None,
             snapshot_wal_bytes: default_snapshot_bytes(),
@@ -233,6 +238,9 @@ fn default_max_accounts() -> u64 {
 }
 fn default_max_transfers() -> u64 {
     10_000_000
+}
+fn default_forward_queue_depth() -> usize {
+    1024
 }
 fn default_snapshot_bytes() -> u64 {
     256 << 20
@@ -394,6 +402,12 @@ impl Config {
             if !(1..=ledger::MAX_PARTITIONS).contains(&p) {
                 return bad("ledger.partitions", format!("{p} (must be 1..=256)"));
             }
+        }
+        if !(1..=65536).contains(&self.ledger.forward_queue_depth) {
+            return bad(
+                "ledger.forward_queue_depth",
+                format!("{} (must be 1..=65536)", self.ledger.forward_queue_depth),
+            );
         }
         if self.ledger.max_accounts == 0 || self.ledger.max_accounts > 1 << 32 {
             return bad(

@@ -317,6 +317,10 @@ fn describe() {
         "Cross-worker wake-ups handled (messages from other threads)"
     );
     describe_counter!(
+        "ringledger_forward_queue_full_total",
+        "Messages to another worker that found its queue full and waited in the outbox"
+    );
+    describe_counter!(
         "ringledger_ledger_forwarded_total",
         "Ledger create requests sent to the worker owning their partitions"
     );
@@ -368,6 +372,7 @@ impl Fed {
         counter!("ringledger_recv_buffer_parks_total").absolute(t.recv_buffer_parks);
         counter!("ringledger_worker_wakeups_total").absolute(t.worker_wakeups);
         counter!("ringledger_ledger_forwarded_total").absolute(t.ledger_forwarded);
+        counter!("ringledger_forward_queue_full_total").absolute(t.forward_queue_full);
         for (id, s) in state.stats.raw_command_totals() {
             let name = crate::commands::command_name(id as u16).to_string();
             counter!("ringledger_command_calls_total", "command" => name.clone()).absolute(s.calls);

@@ -56,6 +56,8 @@ counters! {
     worker_wakeups,
     /// Ledger requests this worker sent to the worker owning their partitions.
     ledger_forwarded,
+    /// Messages to another worker that found its queue full and waited in the outbox.
+    forward_queue_full,
 }
 
 /// A cheap monotonic clock (TSC-based where the TSC is reliable) for per-command timing,

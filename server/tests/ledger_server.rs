@@ -898,3 +898,68 @@ fn pipelined_requests_see_the_forwarded_creates_before_them() {
         }
     }
 }
+
+/// With room for one message between workers, forwarded requests and their answers wait in
+/// the sender's outbox, in order: nothing is lost, nothing runs out of order.
+#[test]
+fn a_full_forwarding_queue_delays_but_keeps_order() {
+    for engine in ENGINES {
+        let s = start(engine, "partitions = 2\nforward_queue_depth = 1");
+        let (la, lb) = ledgers_on_both_workers();
+        let accounts = [
+            acct(1, la, 0),
+            acct(2, la, 0),
+            acct(3, lb, 0),
+            acct(4, lb, 0),
+        ];
+        let conns: Vec<Client> = (0..4)
+            .map(|_| Client::connect(s.binary_addr.unwrap()).unwrap())
+            .collect();
+        let mut conns = conns;
+        assert!(created(&conns[0].create_accounts(&accounts).unwrap()));
+        // Every connection pipelines 150 creates on one ledger, 150 on the other (one of the two
+        // is owned by the other worker, whichever received the connection), then a lookup of
+        // each, all in one go.
+        let mut expected = Vec::new();
+        for (k, c) in conns.iter_mut().enumerate() {
+            let mut mine = Vec::new();
+            let id = |i: u128| 100_000 * (k as u128 + 1) + i;
+            for i in 0..300u128 {
+                let t = if i < 150 {
+                    tr(id(i), 1, 2, 1, la, 0)
+                } else {
+                    tr(id(i), 3, 4, 1, lb, 0)
+                };
+                mine.push((c.send(Operation::CreateTransfers, 1, t.bytes()).unwrap(), 0));
+            }
+            for i in 0..300u128 {
+                let request = c.send(Operation::LookupTransfers, 1, &id(i).to_le_bytes());
+                mine.push((request.unwrap(), id(i)));
+            }
+            expected.push(mine);
+        }
+        for (c, mine) in conns.iter_mut().zip(expected) {
+            for (request_id, id) in mine {
+                let reply = c.receive().unwrap();
+                assert_eq!(reply.request_id, request_id);
+                if reply.operation == Operation::CreateTransfers {
+                    assert!(created(&reply.records::<CreateResult>().unwrap()));
+                } else {
+                    let ts = reply.records::<Transfer>().unwrap();
+                    assert_eq!(ts.len(), 1, "transfer {id} visible to the lookup after it");
+                }
+            }
+        }
+        let a = conns[0].lookup_accounts(&[2, 4]).unwrap();
+        assert_eq!((a[0].credits_posted, a[1].credits_posted), (600, 600));
+        // The queue of depth 1 overflowed: a worker forwards every request of a pipeline in
+        // one loop turn and wakes the owner only at its end.
+        let text: String = redis::cmd("INFO")
+            .arg("ledger")
+            .query(&mut s.redis())
+            .unwrap();
+        let info = redis::InfoDict::new(&text);
+        let full = info.get::<u64>("ledger_forward_queue_full").unwrap_or(0);
+        assert!(full > 0, "{engine}: the outbox was used: {text}");
+    }
+}

@@ -308,6 +308,11 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         let (accounts, transfers) = ledger.usage();
         line!(out, "ledger_partitions:{}", ledger.partition_count());
         line!(out, "ledger_forwarded_requests:{}", totals.ledger_forwarded);
+        line!(
+            out,
+            "ledger_forward_queue_full:{}",
+            totals.forward_queue_full
+        );
         line!(out, "ledger_accounts_used:{accounts}");
         line!(
             out,

@@ -15,9 +15,7 @@ use crossbeam_queue::ArrayQueue;
 use io_driver::{ConnId, Io};
 use ledger::Ledger;
 use protocol::binary::Operation;
-
-/// Messages one worker may have outstanding to another; more wait in the sender's outbox.
-pub const QUEUE_DEPTH: usize = 1024;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A create request for another worker's partitions.
 pub struct Forwarded {
@@ -48,20 +46,46 @@ pub enum Message {
 pub struct Mesh {
     workers: usize,
     queues: Vec<ArrayQueue<Message>>,
+    /// Per queue: its sender found it full and keeps messages in its outbox; the receiver,
+    /// having made room, wakes the sender to retry (it would otherwise wait for its next
+    /// event, up to a housekeeping tick).
+    stalled: Vec<AtomicBool>,
 }
 
 impl Mesh {
-    pub fn new(workers: usize) -> Mesh {
+    /// Queues of `depth` messages (`[ledger] forward_queue_depth`) between every two workers.
+    pub fn new(workers: usize, depth: usize) -> Mesh {
+        assert!(depth > 0, "validated by the config");
         Mesh {
             workers,
             queues: (0..workers * workers)
-                .map(|_| ArrayQueue::new(QUEUE_DEPTH))
+                .map(|_| ArrayQueue::new(depth))
+                .collect(),
+            stalled: (0..workers * workers)
+                .map(|_| AtomicBool::new(false))
                 .collect(),
         }
     }
 
     pub fn queue(&self, from: usize, to: usize) -> &ArrayQueue<Message> {
         &self.queues[from * self.workers + to]
+    }
+
+    /// Pushes `message` from `from` to `to`; when the queue is full, marks it stalled (so the
+    /// receiver wakes `from` once it has made room) and gives the message back.
+    pub fn push(&self, from: usize, to: usize, message: Message) -> Result<(), Message> {
+        let queue = self.queue(from, to);
+        let Err(message) = queue.push(message) else {
+            return Ok(());
+        };
+        self.stalled[from * self.workers + to].store(true, Ordering::SeqCst);
+        // The receiver may have emptied the queue before it could see the mark: try again.
+        queue.push(message)
+    }
+
+    /// Called by `to` after draining `queue(from, to)`: whether `from` waits to send more.
+    pub fn take_stalled(&self, from: usize, to: usize) -> bool {
+        self.stalled[from * self.workers + to].swap(false, Ordering::SeqCst)
     }
 
     pub fn workers(&self) -> usize {
@@ -167,9 +191,12 @@ impl Worker {
             self.outbox.push((to, message));
             return;
         }
-        match self.runtime.mesh.queue(self.index, to).push(message) {
+        match self.runtime.mesh.push(self.index, to, message) {
             Ok(()) => self.wake_at_turn_end |= 1 << (to % 64),
-            Err(message) => self.outbox.push((to, message)),
+            Err(message) => {
+                self.counters.forward_queue_full += 1;
+                self.outbox.push((to, message));
+            }
         }
     }
 
@@ -208,6 +235,10 @@ impl Worker {
                     Message::Answer(a) => self.deliver(io, *a),
                 }
             }
+            if runtime.mesh.take_stalled(from, me) {
+                // There is room now: let the sender retry its outbox.
+                self.wake_at_turn_end |= 1 << (from % 64);
+            }
         }
         self.flush_outbox();
     }
@@ -226,7 +257,7 @@ impl Worker {
                     kept.push((to, message));
                     continue;
                 }
-                match runtime.mesh.queue(self.index, to).push(message) {
+                match runtime.mesh.push(self.index, to, message) {
                     Ok(()) => self.wake_at_turn_end |= 1 << (to % 64),
                     Err(m) => {
                         full[to] = true;

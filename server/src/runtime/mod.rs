@@ -105,7 +105,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
     let state = Arc::new(ServerState::new(options)?);
     let runtime = Arc::new(Runtime {
         state,
-        mesh: forward::Mesh::new(workers),
+        mesh: forward::Mesh::new(workers, config.ledger.forward_queue_depth),
         wakers: OnceLock::new(),
     });
 
