@@ -118,7 +118,7 @@ pub struct Entry {
     pub access: u32,
 }
 
-/// Bytes per key beyond key and value: hash table slot, boxed key header, the Entry itself.
+/// Bytes per key beyond key and value: hash table slot (with the inline key), the Entry itself.
 pub const ENTRY_OVERHEAD: usize = 64;
 
 impl Entry {

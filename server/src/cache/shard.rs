@@ -1,12 +1,16 @@
 //! One shard of the store: per-database hash maps of the keys that hash here, with the shard's
 //! memory estimate and count of keys with an expiry kept exact under the shard's lock.
 
-use super::entry::Entry;
+use super::entry::{Entry, Value};
 use super::glob::glob_match;
 use foldhash::fast::RandomState;
 use hashbrown::HashMap;
+use smallvec::SmallVec;
 
-pub type Map = HashMap<Box<[u8]>, Entry, RandomState>;
+/// A key, stored inline in the table's slot up to 24 bytes (most keys): comparing a probed key
+/// then costs no pointer chase to a separate allocation, which was a cache miss per lookup.
+pub type Key = SmallVec<[u8; 24]>;
+pub type Map = HashMap<Key, Entry, RandomState>;
 
 pub struct Shard {
     pub dbs: Vec<Map>,
@@ -72,6 +76,32 @@ impl Shard {
         now_ms: u64,
         f: impl FnOnce(&mut Option<Entry>) -> R,
     ) -> (R, Delta, bool) {
+        // A live key is changed in place: one probe instead of a removal and a re-insertion.
+        let map = &mut self.dbs[db];
+        if let Some(e) = map.get_mut(key).filter(|e| !e.is_expired(now_ms)) {
+            let old = std::mem::replace(e, Entry::new(Value::Int(0)));
+            let (old_bytes, old_volatile) = (old.footprint(key.len()), old.is_volatile());
+            let mut slot = Some(old);
+            let result = f(&mut slot);
+            let (new_bytes, new_volatile) = match slot {
+                Some(entry) => {
+                    let size = (entry.footprint(key.len()), entry.is_volatile());
+                    *e = entry;
+                    size
+                }
+                None => {
+                    map.remove(key);
+                    (0, false)
+                }
+            };
+            let delta = Delta {
+                bytes: new_bytes as i64 - old_bytes as i64,
+                volatile: i64::from(new_volatile) - i64::from(old_volatile),
+            };
+            self.used = (self.used as i64 + delta.bytes) as usize;
+            self.volatile[db] = (self.volatile[db] as i64 + delta.volatile) as usize;
+            return (result, delta, false);
+        }
         let taken = self.dbs[db].remove_entry(key);
         let mut expired = false;
         // An expired entry is gone before `f` sees the key.
@@ -93,7 +123,7 @@ impl Shard {
             let d = self.account(db, key.len(), None, Some(&entry));
             delta.bytes += d.bytes;
             delta.volatile += d.volatile;
-            let k = stored_key.unwrap_or_else(|| key.into());
+            let k = stored_key.unwrap_or_else(|| Key::from_slice(key));
             self.dbs[db].insert(k, entry);
         }
         (result, delta, expired)
