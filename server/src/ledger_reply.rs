@@ -83,19 +83,18 @@ pub fn resp(
     op: Operation,
     body: &[u8],
     form: RespForm,
-    results: &mut Vec<u8>,
     out: &mut BytesMut,
 ) -> bool {
-    results.clear();
+    let mut results = Vec::new();
     let version = match form {
         RespForm::Blob => RespVersion::V2,
         RespForm::Human(v) => v,
     };
-    match ledger_ops::execute(ledger, op, body, results) {
+    match ledger_ops::execute(ledger, op, body, &mut results) {
         Ok(_) => {
             match form {
-                RespForm::Blob => Reply::new(out, version).bulk(results),
-                RespForm::Human(_) => create_reply(out, version, op, body, results),
+                RespForm::Blob => Reply::new(out, version).bulk(&results),
+                RespForm::Human(_) => create_reply(out, version, op, body, &results),
             }
             false
         }
@@ -116,7 +115,7 @@ pub fn answer(ledger: &Ledger, op: Operation, body: &[u8], form: Form) -> (Vec<u
         }
         Form::Resp(f) => {
             let mut out = BytesMut::new();
-            let error = resp(ledger, op, body, f, &mut Vec::new(), &mut out);
+            let error = resp(ledger, op, body, f, &mut out);
             (
                 out.to_vec(),
                 Outcome {

@@ -469,8 +469,7 @@ fn hot_ledger_under_concurrency_stays_balanced() {
 fn cross_partition_chains_stay_atomic_under_concurrency() {
     let s = start("uring", "partitions = 2");
     let mut c = Client::connect(s.binary_addr.unwrap()).unwrap();
-    let p = |l: u32| ledger::partition::partition_of_ledger(l, 2);
-    let (la, lb) = (1u32, (2..100).find(|&l| p(l) != p(1)).unwrap());
+    let (la, lb) = ledgers_on_both_workers();
     // Account 4 (ledger B) may not go negative: chains that debit it beyond its credits fail.
     let accounts = [
         acct(1, la, 0),
@@ -587,15 +586,9 @@ fn a_full_ledger_refuses_clearly_and_keeps_serving() {
 fn requests_forwarded_to_the_owning_worker_keep_their_order() {
     for engine in ENGINES {
         let s = start(engine, "partitions = 2");
-        let p = |l: u32| ledger::partition::partition_of_ledger(l, 2);
-        let (la, lb) = (1u32, (2..100).find(|&l| p(l) != p(1)).unwrap());
+        let (la, lb) = ledgers_on_both_workers();
         let mut c = Client::connect(s.binary_addr.unwrap()).unwrap();
-        let accounts = [
-            acct(1, la, 0),
-            acct(2, la, 0),
-            acct(3, lb, 0),
-            acct(4, lb, 0),
-        ];
+        let accounts = two_ledger_accounts(la, lb);
         assert!(created(&c.create_accounts(&accounts).unwrap()));
         let mut expected = Vec::new();
         for i in 0..300u128 {
@@ -639,6 +632,16 @@ fn requests_forwarded_to_the_owning_worker_keep_their_order() {
 fn ledgers_on_both_workers() -> (u32, u32) {
     let p = |l: u32| ledger::partition::partition_of_ledger(l, 2);
     (1, (2..100).find(|&l| p(l) != p(1)).unwrap())
+}
+
+/// Accounts 1 and 2 on ledger `la`, 3 and 4 on ledger `lb`.
+fn two_ledger_accounts(la: u32, lb: u32) -> [Account; 4] {
+    [
+        acct(1, la, 0),
+        acct(2, la, 0),
+        acct(3, lb, 0),
+        acct(4, lb, 0),
+    ]
 }
 
 fn forwarded_requests(r: &mut redis::Connection) -> u64 {
@@ -816,12 +819,7 @@ fn pipelined_requests_see_the_forwarded_creates_before_them() {
     for engine in ENGINES {
         let s = start(engine, "partitions = 2");
         let (la, lb) = ledgers_on_both_workers();
-        let accounts = [
-            acct(1, la, 0),
-            acct(2, la, 0),
-            acct(3, lb, 0),
-            acct(4, lb, 0),
-        ];
+        let accounts = two_ledger_accounts(la, lb);
         let mut c = Client::connect(s.binary_addr.unwrap()).unwrap();
         assert!(created(&c.create_accounts(&accounts).unwrap()));
 
@@ -906,16 +904,10 @@ fn a_full_forwarding_queue_delays_but_keeps_order() {
     for engine in ENGINES {
         let s = start(engine, "partitions = 2\nforward_queue_depth = 1");
         let (la, lb) = ledgers_on_both_workers();
-        let accounts = [
-            acct(1, la, 0),
-            acct(2, la, 0),
-            acct(3, lb, 0),
-            acct(4, lb, 0),
-        ];
-        let conns: Vec<Client> = (0..4)
+        let accounts = two_ledger_accounts(la, lb);
+        let mut conns: Vec<Client> = (0..4)
             .map(|_| Client::connect(s.binary_addr.unwrap()).unwrap())
             .collect();
-        let mut conns = conns;
         assert!(created(&conns[0].create_accounts(&accounts).unwrap()));
         // Every connection pipelines 150 creates on one ledger, 150 on the other (one of the two
         // is owned by the other worker, whichever received the connection), then a lookup of

@@ -35,11 +35,8 @@ fn in_order(ctx: &mut Ctx<'_>, forwarded_to: Option<usize>) -> bool {
 /// Runs a ledger request here, or, for a create whose partitions another worker owns, leaves
 /// it in `ctx.deferred` for the runtime to forward there (see `runtime::forward`).
 fn request(ctx: &mut Ctx<'_>, op: Operation, body: &[u8], form: RespForm) {
-    let owner = if ctx.workers > 1 {
-        crate::runtime::owner_elsewhere(&ctx.state.ledger, ctx.workers, ctx.worker, op, body)
-    } else {
-        None
-    };
+    let owner =
+        crate::runtime::owner_elsewhere(&ctx.state.ledger, ctx.workers, ctx.worker, op, body);
     if !in_order(ctx, owner) {
         return;
     }
@@ -52,8 +49,7 @@ fn request(ctx: &mut Ctx<'_>, op: Operation, body: &[u8], form: RespForm) {
         });
         return;
     }
-    let mut results = Vec::new();
-    if ledger_reply::resp(&ctx.state.ledger, op, body, form, &mut results, ctx.out) {
+    if ledger_reply::resp(&ctx.state.ledger, op, body, form, ctx.out) {
         ctx.counters.error_replies += 1;
     }
 }

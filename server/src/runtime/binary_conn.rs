@@ -111,12 +111,9 @@ impl Worker {
 
     /// The worker owning every partition of this create request, when that is another worker.
     fn owner_elsewhere(&self, operation: Operation, body: &[u8]) -> Option<usize> {
-        if self.shutting_down || self.runtime.state.shutdown_requested() {
-            return None;
-        }
         super::forward::owner_elsewhere(
             &self.runtime.state.ledger,
-            self.runtime.mesh.workers(),
+            self.forward_workers(),
             self.index,
             operation,
             body,

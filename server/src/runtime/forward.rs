@@ -118,6 +118,16 @@ pub fn owner_elsewhere(
 }
 
 impl Worker {
+    /// Workers a ledger request may be forwarded among now: 1 (run everything here) once
+    /// shutting down, when an answer could come back after its connection closed.
+    pub(crate) fn forward_workers(&self) -> usize {
+        if self.shutting_down || self.runtime.state.shutdown_requested() {
+            1
+        } else {
+            self.runtime.mesh.workers()
+        }
+    }
+
     /// Puts a reply on `conn` in request order: straight into its output when nothing is
     /// outstanding, else behind the replies still being computed by other workers. `close`
     /// closes the connection once this reply has left.

@@ -186,11 +186,7 @@ impl Worker {
     fn serve(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
         let state = self.runtime.state.clone();
         let requirepass = state.options.requirepass.is_some();
-        let workers = if self.shutting_down || state.shutdown_requested() {
-            1 // answered here: a forwarded answer could come back after the connection closed
-        } else {
-            self.runtime.mesh.workers()
-        };
+        let workers = self.forward_workers();
         let Some(c) = self.slot(conn) else {
             return data.len();
         };
