@@ -1,10 +1,10 @@
 //! create_accounts: one account's checks, in TigerBeetle's order, and its insertion.
 
-use crate::exec::{Abort, CreatedAccount, Exec, Kind};
+use crate::exec::{Abort, CreatedAccount, Exec};
 use crate::flags::account as af;
 use crate::partition::Entry;
 use crate::status::CreateAccountStatus as S;
-use crate::table::{header, Probe};
+use crate::table::Probe;
 use crate::types::Account;
 
 /// Checks one account (after the chain driver's common checks) and creates it. `ts` is the
@@ -26,10 +26,11 @@ pub(crate) fn create_account(
     if a.id == u128::MAX {
         return Ok((S::IdMustNotBeIntMax, ts));
     }
-    let mut probe = ex.probe(Kind::Account, a.id)?;
+    let mut probe = ex.probe_account(a.id)?;
     if let Probe::Live(_) = probe {
         if let Some(e) = ex.account(a.id)? {
-            return Ok((exists(a, &e.account), e.account.timestamp));
+            let e = ex.get(e);
+            return Ok((exists(a, e), e.timestamp));
         }
     }
     if a.flags & af::DEBITS_MUST_NOT_EXCEED_CREDITS != 0
@@ -69,15 +70,7 @@ pub(crate) fn create_account(
     loop {
         match probe {
             Probe::Absent(at) => {
-                if ex.insert(
-                    Kind::Account,
-                    at,
-                    a.id,
-                    &record,
-                    header::LIVE,
-                    partition,
-                    true,
-                ) {
+                if ex.insert_account(at, &record, partition) {
                     ex.created_accounts.push(CreatedAccount {
                         partition,
                         entry: Entry {
@@ -92,14 +85,17 @@ pub(crate) fn create_account(
                     return Ok((S::Created, timestamp));
                 }
                 // Another holder claimed the id meanwhile: look again.
-                probe = ex.probe(Kind::Account, a.id)?;
+                probe = ex.probe_account(a.id)?;
             }
             Probe::Live(_) => match ex.account(a.id)? {
-                Some(e) => return Ok((exists(a, &e.account), e.account.timestamp)),
-                None => probe = ex.probe(Kind::Account, a.id)?,
+                Some(e) => {
+                    let e = ex.get(e);
+                    return Ok((exists(a, e), e.timestamp));
+                }
+                None => probe = ex.probe_account(a.id)?,
             },
             // Accounts never orphan ids, and `probe` settles foreign records.
-            Probe::Orphan(_) | Probe::Foreign(_) => probe = ex.probe(Kind::Account, a.id)?,
+            Probe::Orphan(_) | Probe::Foreign(_) => probe = ex.probe_account(a.id)?,
         }
     }
 }
@@ -123,16 +119,17 @@ fn exists(a: &Account, e: &Account) -> S {
     }
 }
 
-/// Whether a committed transfer has this timestamp (imported batches hold every partition).
+/// Whether a committed transfer has this timestamp (imported batches hold every partition;
+/// a create_accounts batch has no uncommitted transfers).
 pub(crate) fn transfer_has_timestamp(ex: &mut Exec<'_, '_>, ts: u64) -> bool {
-    let held: Vec<usize> = ex.held.partitions().to_vec();
-    held.into_iter()
-        .any(|p| ex.held.part(p).transfers.has_timestamp(ts))
+    let log = &ex.ledger.transfers.log;
+    ex.held
+        .guards
+        .iter()
+        .any(|g| g.has_transfer_timestamp(log, ts))
 }
 
 /// Whether a committed account has this timestamp.
 pub(crate) fn account_has_timestamp(ex: &mut Exec<'_, '_>, ts: u64) -> bool {
-    let held: Vec<usize> = ex.held.partitions().to_vec();
-    held.into_iter()
-        .any(|p| ex.held.part(p).accounts.has_timestamp(ts))
+    ex.held.guards.iter().any(|g| g.accounts.has_timestamp(ts))
 }

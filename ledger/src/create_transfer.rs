@@ -2,12 +2,13 @@
 //! post/void path; the idempotency comparison; orphaned ids.
 
 use crate::create_account::account_has_timestamp;
-use crate::exec::{Abort, AccountView, CreatedTransfer, Exec, Kind, TIMESTAMP_MAX};
+use crate::exec::{Abort, Acct, CreatedTransfer, Exec, TIMESTAMP_MAX};
 use crate::flags::account as af;
 use crate::flags::transfer as tf;
-use crate::partition::{Entry, PendingState};
+use crate::partition::PendingState;
 use crate::status::CreateTransferStatus as S;
-use crate::table::{header, Probe};
+use crate::table::hash_id;
+use crate::table::transfers::TProbe;
 use crate::types::{Account, AccountBalance, Transfer};
 
 const NS_PER_S: u64 = 1_000_000_000;
@@ -21,11 +22,36 @@ enum Outcome {
     Created(u64),
 }
 
+/// The hashes of the ids an event looks up, computed once (when its lines are prefetched).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct EventHashes {
+    /// The index of the event these are for.
+    pub event: usize,
+    pub id: u64,
+    pub debit: u64,
+    pub credit: u64,
+}
+
+impl EventHashes {
+    pub fn of(event: usize, t: &Transfer) -> EventHashes {
+        EventHashes {
+            event,
+            id: hash_id(t.id),
+            debit: hash_id(t.debit_account_id),
+            credit: hash_id(t.credit_account_id),
+        }
+    }
+}
+
 pub(crate) fn create_transfer(
     ex: &mut Exec<'_, '_>,
     t: &Transfer,
     ts: u64,
+    hashes: &EventHashes,
 ) -> Result<(S, u64), Abort> {
+    if let Some(timestamp) = plain(ex, t, ts, hashes) {
+        return Ok((S::Created, timestamp));
+    }
     let outcome = check_and_apply(ex, t, ts)?;
     Ok(match outcome {
         Outcome::Fail(s) => (s, ts),
@@ -39,26 +65,67 @@ pub(crate) fn create_transfer(
     })
 }
 
+/// The fast path for the most common event: a transfer with no flags but `linked` whose
+/// checks all pass. It decides nothing else: on anything unusual (a failing check, an id that
+/// may exist, an account not yet committed, an overflow, a race) it returns None before
+/// changing any state, and the general path ([`check_and_apply`]) decides from scratch, so
+/// both paths give the same result for every event this one accepts.
+#[inline]
+fn plain(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, h: &EventHashes) -> Option<u64> {
+    if t.flags & !tf::LINKED != 0
+        || t.id == 0
+        || t.id == u128::MAX
+        || t.debit_account_id == 0
+        || t.debit_account_id == u128::MAX
+        || t.credit_account_id == 0
+        || t.credit_account_id == u128::MAX
+        || t.debit_account_id == t.credit_account_id
+        || t.pending_id != 0
+        || t.timeout != 0
+        || t.ledger == 0
+        || t.code == 0
+    {
+        return None;
+    }
+    let pos = ex.ledger.transfers.absent_at(h.id)?;
+    let partition = ex.ledger.partition_of(t.ledger);
+    if !ex.holds(partition) {
+        return None;
+    }
+    let dr = ex.account_fast(t.debit_account_id, h.debit)?;
+    let cr = ex.account_fast(t.credit_account_id, h.credit)?;
+    let (d, c) = (ex.get(dr), ex.get(cr));
+    if d.ledger != t.ledger || c.ledger != t.ledger || (d.flags | c.flags) & af::CLOSED != 0 {
+        return None;
+    }
+    let debits_posted = d.debits_posted.checked_add(t.amount)?;
+    let credits_posted = c.credits_posted.checked_add(t.amount)?;
+    let debits = d.debits_pending.checked_add(debits_posted)?;
+    let credits = c.credits_pending.checked_add(credits_posted)?;
+    if d.flags & af::DEBITS_MUST_NOT_EXCEED_CREDITS != 0 && debits > d.credits_posted {
+        return None;
+    }
+    if c.flags & af::CREDITS_MUST_NOT_EXCEED_DEBITS != 0 && credits > c.debits_posted {
+        return None;
+    }
+    let slot = ex.append_plain(pos, t, h.id, ts, partition)?;
+    ex.get_mut(dr).debits_posted = debits_posted;
+    ex.get_mut(cr).credits_posted = credits_posted;
+    let user_data = t.user_data_128 != 0 || t.user_data_64 != 0 || t.user_data_32 != 0;
+    index_created(ex, user_data, ts, partition, slot, (dr, cr), false);
+    if ts > ex.last_transfer_timestamp {
+        ex.set_last_transfer_timestamp(ts);
+    }
+    Some(ts)
+}
+
 /// Remembers a failed transfer's id (`id_already_failed` from now on, even if its chain rolls
-/// back): an ORPHAN record, committed with the batch.
+/// back): an ORPHAN entry, committed with the batch.
 fn burn_id(ex: &mut Exec<'_, '_>, id: u128) -> Result<(), Abort> {
-    let partition = ex.held.tag();
     loop {
-        match ex.probe(Kind::Transfer, id)? {
-            Probe::Absent(at) => {
-                let marker = Transfer {
-                    id,
-                    ..Transfer::default()
-                };
-                if ex.insert(
-                    Kind::Transfer,
-                    at,
-                    id,
-                    &marker,
-                    header::ORPHAN,
-                    partition,
-                    false,
-                ) {
+        match ex.probe_transfer(id)? {
+            TProbe::Absent { pos } => {
+                if ex.insert_orphan(pos, id) {
                     return Ok(());
                 }
             }
@@ -68,6 +135,7 @@ fn burn_id(ex: &mut Exec<'_, '_>, id: u128) -> Result<(), Abort> {
     }
 }
 
+#[inline]
 fn check_and_apply(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<Outcome, Abort> {
     use Outcome::{Created, Exists, Fail, Orphan};
     if t.flags & !tf::ALL != 0 {
@@ -79,17 +147,17 @@ fn check_and_apply(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<Outco
     if t.id == u128::MAX {
         return Ok(Fail(S::IdMustNotBeIntMax));
     }
-    let at = match ex.probe(Kind::Transfer, t.id)? {
-        Probe::Live(slot) => {
+    let pos = match ex.probe_transfer(t.id)? {
+        TProbe::Live { slot, .. } => {
             let e = ex.transfer_at(slot);
             return Ok(Exists(idempotency(ex, t, &e)?, e.timestamp));
         }
-        Probe::Orphan(_) => return Ok(Fail(S::IdAlreadyFailed)),
-        Probe::Absent(at) => at,
-        Probe::Foreign(_) => unreachable!("probe settles foreign records"),
+        TProbe::Orphan { .. } => return Ok(Fail(S::IdAlreadyFailed)),
+        TProbe::Absent { pos } => pos,
+        TProbe::Foreign { .. } => unreachable!("probe settles foreign entries"),
     };
     if t.flags & (tf::POST_PENDING_TRANSFER | tf::VOID_PENDING_TRANSFER) != 0 {
-        return post_or_void(ex, t, ts, at);
+        return post_or_void(ex, t, ts, pos);
     }
     if t.debit_account_id == 0 {
         return Ok(Fail(S::DebitAccountIdMustNotBeZero));
@@ -132,29 +200,31 @@ fn check_and_apply(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<Outco
     let Some(cr) = ex.account(t.credit_account_id)? else {
         return Ok(Orphan(S::CreditAccountNotFound));
     };
-    if dr.account.ledger != cr.account.ledger {
+    let (d, c) = (ex.get(dr), ex.get(cr));
+    if d.ledger != c.ledger {
         return Ok(Fail(S::AccountsMustHaveTheSameLedger));
     }
-    if t.ledger != dr.account.ledger {
+    if t.ledger != d.ledger {
         return Ok(Fail(S::TransferMustHaveTheSameLedgerAsAccounts));
     }
     debug_assert!(dr.partition == partition && cr.partition == partition);
     let imported = t.flags & tf::IMPORTED != 0;
     if imported {
-        if let Some(s) = imported_checks(ex, t, &dr.account, &cr.account) {
+        let (d, c) = (*d, *c);
+        if let Some(s) = imported_checks(ex, t, &d, &c) {
             return Ok(Fail(s));
         }
         if t.timeout != 0 {
             return Ok(Fail(S::ImportedEventTimeoutMustBeZero));
         }
     }
-    if dr.account.flags & af::CLOSED != 0 {
+    let (d, c) = (ex.get(dr), ex.get(cr));
+    if d.flags & af::CLOSED != 0 {
         return Ok(Orphan(S::DebitAccountAlreadyClosed));
     }
-    if cr.account.flags & af::CLOSED != 0 {
+    if c.flags & af::CLOSED != 0 {
         return Ok(Orphan(S::CreditAccountAlreadyClosed));
     }
-    let (d, c) = (&dr.account, &cr.account);
     let mut amount = t.amount;
     if t.flags & tf::BALANCING_DEBIT != 0 {
         let room = d
@@ -197,17 +267,14 @@ fn check_and_apply(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<Outco
         return Ok(Fail(S::OverflowsCredits));
     };
     let timestamp = if imported { t.timestamp } else { ts };
-    let expires_at = if t.timeout > 0 {
+    if t.timeout > 0 {
         let at = timestamp
             .checked_add(u64::from(t.timeout) * NS_PER_S)
             .filter(|&at| at <= TIMESTAMP_MAX);
-        let Some(at) = at else {
+        if at.is_none() {
             return Ok(Fail(S::OverflowsTimeout));
-        };
-        Some(at)
-    } else {
-        None
-    };
+        }
+    }
     if d.flags & af::DEBITS_MUST_NOT_EXCEED_CREDITS != 0 && debits > d.credits_posted {
         return Ok(Orphan(S::ExceedsCredits));
     }
@@ -216,42 +283,50 @@ fn check_and_apply(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<Outco
     }
 
     // Created.
-    let mut d2 = *d;
-    let mut c2 = *c;
-    if pending {
-        d2.debits_pending += amount;
-        c2.credits_pending += amount;
-    } else {
-        d2.debits_posted += amount;
-        c2.credits_posted += amount;
-    }
-    if t.flags & tf::CLOSING_DEBIT != 0 {
-        d2.flags |= af::CLOSED;
-    }
-    if t.flags & tf::CLOSING_CREDIT != 0 {
-        c2.flags |= af::CLOSED;
-    }
     let record = Transfer {
         amount,
         timestamp,
         ..*t
     };
-    if !insert_transfer(ex, at, &record, partition)? {
+    let Some(slot) = ex.insert_transfer(pos, &record, partition) else {
         // The id was claimed by another holder between the probe and now: start this event
-        // over (it will see that record).
+        // over (it will see that entry).
         return check_and_apply(ex, t, ts);
-    }
+    };
     if pending {
-        ex.set_pending_state(partition, at, PendingState::Pending);
+        ex.set_pending_state(partition, slot, PendingState::Pending);
     }
-    apply(
+    {
+        let d = ex.get_mut(dr);
+        if pending {
+            d.debits_pending += amount;
+        } else {
+            d.debits_posted += amount;
+        }
+        if t.flags & tf::CLOSING_DEBIT != 0 {
+            d.flags |= af::CLOSED;
+        }
+    }
+    {
+        let c = ex.get_mut(cr);
+        if pending {
+            c.credits_pending += amount;
+        } else {
+            c.credits_posted += amount;
+        }
+        if t.flags & tf::CLOSING_CREDIT != 0 {
+            c.flags |= af::CLOSED;
+        }
+    }
+    let expires = pending && t.timeout > 0;
+    index_created(
         ex,
-        &record,
+        has_user_data(&record),
+        timestamp,
         partition,
-        at,
-        (&dr, d2),
-        (&cr, c2),
-        if pending { expires_at } else { None },
+        slot,
+        (dr, cr),
+        expires,
     );
     if timestamp > ex.last_transfer_timestamp {
         ex.set_last_transfer_timestamp(timestamp);
@@ -273,72 +348,55 @@ fn imported_checks(ex: &mut Exec<'_, '_>, t: &Transfer, dr: &Account, cr: &Accou
     None
 }
 
-fn insert_transfer(
+/// Records a created transfer for the indexes commit updates, with the balance rows of the
+/// accounts that keep a history (their balances after the transfer, already applied).
+#[inline]
+fn index_created(
     ex: &mut Exec<'_, '_>,
-    at: u32,
-    record: &Transfer,
-    partition: usize,
-) -> Result<bool, Abort> {
-    Ok(ex.insert(
-        Kind::Transfer,
-        at,
-        record.id,
-        record,
-        header::LIVE,
-        partition,
-        true,
-    ))
-}
-
-/// Writes the new balances and records the transfer for the indexes.
-fn apply(
-    ex: &mut Exec<'_, '_>,
-    record: &Transfer,
+    user_data: bool,
+    timestamp: u64,
     partition: usize,
     slot: u32,
-    (dr, d2): (&AccountView, Account),
-    (cr, c2): (&AccountView, Account),
-    expires_at: Option<u64>,
+    (dr, cr): (Acct, Acct),
+    expires: bool,
 ) {
-    ex.set_account(dr, d2);
-    ex.set_account(cr, c2);
-    let row = |a: &Account| {
-        (a.flags & af::HISTORY != 0).then(|| AccountBalance {
-            debits_pending: a.debits_pending,
-            debits_posted: a.debits_posted,
-            credits_pending: a.credits_pending,
-            credits_posted: a.credits_posted,
-            timestamp: record.timestamp,
-            ..AccountBalance::default()
-        })
-    };
-    ex.created_transfers.push(CreatedTransfer {
-        partition,
-        entry: Entry {
-            timestamp: record.timestamp,
-            slot,
-        },
-        user_data: (
-            record.user_data_128,
-            record.user_data_64,
-            record.user_data_32,
-        ),
-        debit_slot: dr.slot,
-        credit_slot: cr.slot,
-        expires_at,
+    let mut c = CreatedTransfer {
+        slot,
+        debit_list: ex.list(dr),
+        credit_list: ex.list(cr),
+        partition: partition as u16,
+        extra: if user_data {
+            CreatedTransfer::USER_DATA
+        } else {
+            0
+        } | if expires { CreatedTransfer::EXPIRES } else { 0 },
         history_rows: 0,
-    });
-    for (view, after) in [(dr, &d2), (cr, &c2)] {
-        if let Some(b) = row(after) {
-            ex.history.push((view.slot, b));
-            if let Some(last) = ex.created_transfers.last_mut() {
-                last.history_rows += 1;
-            }
+    };
+    debug_assert!(c.debit_list != u32::MAX && c.credit_list != u32::MAX);
+    for a in [dr, cr] {
+        let after = ex.get(a);
+        if after.flags & af::HISTORY != 0 {
+            let row = AccountBalance {
+                debits_pending: after.debits_pending,
+                debits_posted: after.debits_posted,
+                credits_pending: after.credits_pending,
+                credits_posted: after.credits_posted,
+                timestamp,
+                ..AccountBalance::default()
+            };
+            let list = ex.list(a);
+            ex.history.push((list, row));
+            c.history_rows += 1;
         }
     }
+    ex.created_transfers.push(c);
 }
 
-fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, at: u32) -> Result<Outcome, Abort> {
+fn has_user_data(t: &Transfer) -> bool {
+    t.user_data_128 != 0 || t.user_data_64 != 0 || t.user_data_32 != 0
+}
+
+fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, pos: u32) -> Result<Outcome, Abort> {
     use Outcome::{Created, Fail, Orphan};
     let post = t.flags & tf::POST_PENDING_TRANSFER != 0;
     let void = t.flags & tf::VOID_PENDING_TRANSFER != 0;
@@ -362,7 +420,7 @@ fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, at: u32) -> Result
     if t.timeout != 0 {
         return Ok(Fail(S::TimeoutReservedForPendingTransfer));
     }
-    let Probe::Live(p_slot) = ex.probe(Kind::Transfer, t.pending_id)? else {
+    let TProbe::Live { slot: p_slot, .. } = ex.probe_transfer(t.pending_id)? else {
         return Ok(Orphan(S::PendingTransferNotFound));
     };
     let p = ex.transfer_at(p_slot);
@@ -417,35 +475,21 @@ fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, at: u32) -> Result
         return Ok(Orphan(S::DebitAccountNotFound));
     };
     if imported {
-        if let Some(s) = imported_checks(ex, t, &dr.account, &cr.account) {
+        let (d, c) = (*ex.get(dr), *ex.get(cr));
+        if let Some(s) = imported_checks(ex, t, &d, &c) {
             return Ok(Fail(s));
         }
     }
     if post {
-        if dr.account.flags & af::CLOSED != 0 && p.flags & tf::CLOSING_DEBIT == 0 {
+        if ex.get(dr).flags & af::CLOSED != 0 && p.flags & tf::CLOSING_DEBIT == 0 {
             return Ok(Orphan(S::DebitAccountAlreadyClosed));
         }
-        if cr.account.flags & af::CLOSED != 0 && p.flags & tf::CLOSING_CREDIT == 0 {
+        if ex.get(cr).flags & af::CLOSED != 0 && p.flags & tf::CLOSING_CREDIT == 0 {
             return Ok(Orphan(S::CreditAccountAlreadyClosed));
         }
     }
 
     // Created: release the pending amount, post `amount` (post only).
-    let mut d2 = dr.account;
-    let mut c2 = cr.account;
-    d2.debits_pending = checked_sub(d2.debits_pending, p.amount);
-    c2.credits_pending = checked_sub(c2.credits_pending, p.amount);
-    if post {
-        d2.debits_posted = checked_add(d2.debits_posted, amount);
-        c2.credits_posted = checked_add(c2.credits_posted, amount);
-    } else {
-        if p.flags & tf::CLOSING_DEBIT != 0 {
-            d2.flags &= !af::CLOSED;
-        }
-        if p.flags & tf::CLOSING_CREDIT != 0 {
-            c2.flags &= !af::CLOSED;
-        }
-    }
     let timestamp = if imported { t.timestamp } else { ts };
     let record = Transfer {
         id: t.id,
@@ -474,9 +518,9 @@ fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, at: u32) -> Result
         flags: t.flags,
         timestamp,
     };
-    if !insert_transfer(ex, at, &record, partition)? {
+    let Some(slot) = ex.insert_transfer(pos, &record, partition) else {
         return check_and_apply(ex, t, ts);
-    }
+    };
     ex.set_pending_state(
         partition,
         p_slot,
@@ -486,11 +530,41 @@ fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, at: u32) -> Result
             PendingState::Voided
         },
     );
-    apply(ex, &record, partition, at, (&dr, d2), (&cr, c2), None);
+    release_pending(ex, &p, dr, cr, post.then_some(amount));
+    index_created(
+        ex,
+        has_user_data(&record),
+        timestamp,
+        partition,
+        slot,
+        (dr, cr),
+        false,
+    );
     if timestamp > ex.last_transfer_timestamp {
         ex.set_last_transfer_timestamp(timestamp);
     }
     Ok(Created(timestamp))
+}
+
+/// Releases a pending transfer's amounts from its accounts and posts `posted` (a post), or
+/// reopens the accounts it closed (a void or an expiry).
+fn release_pending(ex: &mut Exec<'_, '_>, p: &Transfer, dr: Acct, cr: Acct, posted: Option<u128>) {
+    {
+        let d = ex.get_mut(dr);
+        d.debits_pending = checked_sub(d.debits_pending, p.amount);
+        match posted {
+            Some(amount) => d.debits_posted = checked_add(d.debits_posted, amount),
+            None if p.flags & tf::CLOSING_DEBIT != 0 => d.flags &= !af::CLOSED,
+            None => {}
+        }
+    }
+    let c = ex.get_mut(cr);
+    c.credits_pending = checked_sub(c.credits_pending, p.amount);
+    match posted {
+        Some(amount) => c.credits_posted = checked_add(c.credits_posted, amount),
+        None if p.flags & tf::CLOSING_CREDIT != 0 => c.flags &= !af::CLOSED,
+        None => {}
+    }
 }
 
 /// The idempotency comparison of a transfer against the existing one with its id.
@@ -513,8 +587,8 @@ fn idempotency(ex: &mut Exec<'_, '_>, t: &Transfer, e: &Transfer) -> Result<S, A
         }
         let amount = if t.flags & tf::POST_PENDING_TRANSFER != 0 && t.amount == u128::MAX {
             // The sentinel means "the pending amount".
-            match ex.probe(Kind::Transfer, t.pending_id)? {
-                Probe::Live(slot) => ex.transfer_at(slot).amount,
+            match ex.probe_transfer(t.pending_id)? {
+                TProbe::Live { slot, .. } => ex.transfer_at(slot).amount,
                 _ => t.amount,
             }
         } else if t.flags & tf::VOID_PENDING_TRANSFER != 0 && t.amount == 0 {
@@ -613,18 +687,7 @@ pub(crate) fn expire_due(ex: &mut Exec<'_, '_>, partition: usize, now: u64) -> u
             debug_assert!(false, "pending transfer {} without its accounts", p.id);
             continue;
         };
-        let mut d2 = dr.account;
-        let mut c2 = cr.account;
-        d2.debits_pending = checked_sub(d2.debits_pending, p.amount);
-        c2.credits_pending = checked_sub(c2.credits_pending, p.amount);
-        if p.flags & tf::CLOSING_DEBIT != 0 {
-            d2.flags &= !af::CLOSED;
-        }
-        if p.flags & tf::CLOSING_CREDIT != 0 {
-            c2.flags &= !af::CLOSED;
-        }
-        ex.set_account(&dr, d2);
-        ex.set_account(&cr, c2);
+        release_pending(ex, &p, dr, cr, None);
         ex.set_pending_state(partition, slot, PendingState::Expired);
         expired += 1;
     }

@@ -1,23 +1,30 @@
-//! Executing one batch while holding its partitions: the overlay of changed accounts, the undo
-//! log that rolls a linked chain back, the commit that makes a batch visible at once, and the
-//! linked-chain driver shared by create_accounts and create_transfers.
+//! Executing one batch while holding its partitions: the working set of changed accounts, the
+//! undo log that rolls a linked chain back, the commit that makes a batch visible at once, and
+//! the linked-chain driver shared by create_accounts and create_transfers.
 //!
 //! Isolation. Nothing a batch does is visible to readers before its commit: inserted records
-//! carry UNCOMMITTED, and changed account balances live in `overlay` until `commit` writes them
-//! inside the held partitions' commit windows. A chain that fails is undone in the overlay
-//! (inserted records become tombstones), so no reader ever sees it.
+//! and index entries carry UNCOMMITTED, appended transfers sit past their partition's committed
+//! log, and changed account balances live in the working set (`ws`) until `commit` writes them
+//! inside the held partitions' commit windows. A chain that fails is undone in the working set
+//! (inserted entries become tombstones, appended records are dropped), so no reader ever sees
+//! it.
+//!
+//! The working set. An account a batch touches is copied once into `ws`; the account's
+//! owner-side stamp (`AccountMeta`) records the attempt and the copy's index, so every later
+//! touch in the batch is one array load, and changes are made in place.
 //!
 //! Meeting another batch's uncommitted id. Two holders may race on one id (ids are unique
 //! across partitions). The holder with the lower tag (its lowest partition) waits for the other
 //! to settle; the higher one aborts its whole attempt, waits, and runs again. Waits therefore
 //! only go from lower to higher tags: no cycle, no deadlock.
 
+use crate::flags;
 use crate::ledger::{Held, Ledger};
 use crate::partition::{Entry, HistoryRow, PendingState};
 use crate::status::{CreateAccountStatus, CreateTransferStatus};
-use crate::table::{header, Probe, RecordTable};
+use crate::table::transfers::{self as tt, TProbe};
+use crate::table::{header, Probe};
 use crate::types::{Account, AccountBalance, CreateResult, Transfer};
-use crate::{flags, partition::Map};
 use std::sync::atomic::Ordering;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,21 +36,28 @@ pub(crate) enum Kind {
 /// Why an attempt stopped before finishing; it is undone completely.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Abort {
-    /// Another holder's uncommitted record with this id: wait for it, then run again.
+    /// Another holder's uncommitted record with this id (account slot or transfer index
+    /// position): wait for it, then run again.
     Conflict(Kind, u32),
     /// An event needs a partition the caller does not hold.
     NeedPartition(usize),
 }
 
 enum Undo {
-    /// The overlay value of an account before a change (None: it was not in the overlay).
-    Account(u32, Option<Account>),
+    /// A working-set account before a change.
+    Account(u32, Box<Account>),
     Pending {
         partition: usize,
         slot: u32,
         before: Option<PendingState>,
     },
-    Insert(Kind, u32),
+    /// An inserted account (table slot).
+    InsertAccount(u32),
+    /// A transfer appended to `partition`'s log and indexed at `pos`.
+    InsertTransfer {
+        partition: usize,
+        pos: u32,
+    },
     LastAccountTimestamp(u64),
     LastTransferTimestamp(u64),
 }
@@ -63,44 +77,72 @@ pub(crate) struct CreatedAccount {
     pub user_data: (u128, u64, u32),
 }
 
+/// What commit still has to do for a created transfer: the indexes (the record itself is
+/// already in the log). Compact, because there is one per transfer.
+#[derive(Clone, Copy)]
 pub(crate) struct CreatedTransfer {
-    pub partition: usize,
-    pub entry: Entry,
-    pub user_data: (u128, u64, u32),
-    pub debit_slot: u32,
-    pub credit_slot: u32,
-    pub expires_at: Option<u64>,
+    pub slot: u32,
+    pub debit_list: u32,
+    pub credit_list: u32,
+    pub partition: u16,
+    /// [`CreatedTransfer::USER_DATA`] | [`CreatedTransfer::EXPIRES`].
+    pub extra: u8,
     /// How many rows of `Exec::history` belong to this transfer (accounts with `history`).
     pub history_rows: u8,
 }
 
-/// An account as the executing batch sees it.
+impl CreatedTransfer {
+    /// The record has non-zero user data (index it).
+    pub const USER_DATA: u8 = 1;
+    /// A pending transfer with a timeout (arm its expiry).
+    pub const EXPIRES: u8 = 2;
+}
+
+/// A handle on an account in the working set.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct AccountView {
-    pub slot: u32,
+pub(crate) struct Acct {
+    pub ws: u32,
     pub partition: usize,
+}
+
+/// An account as the executing batch sees it.
+pub(crate) struct WorkingAccount {
     pub account: Account,
+    pub slot: u32,
+    /// The account's list id in its partition (u32::MAX for an account of a partition the
+    /// batch does not hold: it is only read).
+    pub list: u32,
+    pub partition: u16,
+    pub held: bool,
+    pub dirty: bool,
 }
 
 pub(crate) struct Exec<'h, 'a> {
     pub held: &'h mut Held<'a>,
     pub ledger: &'a Ledger,
-    overlay: Map<u32, Account>,
+    /// This attempt's working-set stamp.
+    epoch: u64,
+    /// The held partitions as a bit set (the fast path's `holds`).
+    held_mask: [u64; 4],
+    pub ws: Vec<WorkingAccount>,
     undo: Vec<Undo>,
-    /// Every record this attempt inserted (live or orphan), to commit or tombstone.
-    inserted: Vec<(Kind, u32)>,
+    /// Accounts (table slots), transfers and burned ids (index positions) this attempt
+    /// inserted, to commit or tombstone.
+    inserted_accounts: Vec<u32>,
+    inserted_transfers: Vec<u32>,
+    inserted_orphans: Vec<u32>,
+    /// Each held partition's log length when the attempt started (an abort truncates to it).
+    log_start: Vec<usize>,
     pub created_accounts: Vec<CreatedAccount>,
     pub created_transfers: Vec<CreatedTransfer>,
-    /// Balance rows of created transfers, in order: (account slot, balances after). Kept apart
-    /// from `created_transfers` so the common case (no `history` accounts) moves small entries.
+    /// Balance rows of created transfers, in order: (account list id, balances after).
     pub history: Vec<(u32, AccountBalance)>,
     /// This batch's view of the latest account / transfer timestamps.
     pub last_account_timestamp: u64,
     pub last_transfer_timestamp: u64,
     /// Inside a linked chain: changes are logged so the chain can be undone. Outside one
-    /// nothing is ever undone except by aborting the whole attempt, which drops the overlay
-    /// and tombstones every insert without the log, so the log (128+ bytes per account
-    /// change) is skipped there.
+    /// nothing is ever undone except by aborting the whole attempt, which drops the working
+    /// set and tombstones every insert without the log, so the log is skipped there.
     in_chain: bool,
 }
 
@@ -111,12 +153,26 @@ impl<'h, 'a> Exec<'h, 'a> {
         // every batch (they reach megabytes).
         let tag = held.tag();
         let b = held.part(tag).buffers.take().unwrap_or_default();
+        let mut log_start = b.log_start;
+        log_start.clear();
+        for g in &held.guards {
+            log_start.push(g.log.len());
+        }
+        let mut held_mask = [0u64; 4];
+        for &p in &held.indexes {
+            held_mask[p / 64] |= 1 << (p % 64);
+        }
         Exec {
             held,
             ledger,
-            overlay: b.overlay,
+            epoch: ledger.attempts.fetch_add(1, Ordering::Relaxed) + 1,
+            held_mask,
+            ws: b.ws,
             undo: b.undo,
-            inserted: b.inserted,
+            inserted_accounts: b.inserted_accounts,
+            inserted_transfers: b.inserted_transfers,
+            inserted_orphans: b.inserted_orphans,
+            log_start,
             created_accounts: b.created_accounts,
             created_transfers: b.created_transfers,
             history: b.history,
@@ -129,9 +185,12 @@ impl<'h, 'a> Exec<'h, 'a> {
     /// Hands the (cleared) buffers back to the first held partition for the next batch.
     fn recycle(&mut self) {
         let mut b = Buffers {
-            overlay: std::mem::take(&mut self.overlay),
+            ws: std::mem::take(&mut self.ws),
             undo: std::mem::take(&mut self.undo),
-            inserted: std::mem::take(&mut self.inserted),
+            inserted_accounts: std::mem::take(&mut self.inserted_accounts),
+            inserted_transfers: std::mem::take(&mut self.inserted_transfers),
+            inserted_orphans: std::mem::take(&mut self.inserted_orphans),
+            log_start: std::mem::take(&mut self.log_start),
             created_accounts: std::mem::take(&mut self.created_accounts),
             created_transfers: std::mem::take(&mut self.created_transfers),
             history: std::mem::take(&mut self.history),
@@ -141,80 +200,176 @@ impl<'h, 'a> Exec<'h, 'a> {
         self.held.part(tag).buffers = Some(b);
     }
 
-    /// Records claimed by this attempt (they occupy table slots whatever happens next).
+    /// Records claimed by this attempt (they occupy table entries whatever happens next).
     pub fn claims(&self, kind: Kind) -> usize {
-        self.inserted.iter().filter(|(k, _)| *k == kind).count()
-    }
-
-    fn table(&self, kind: Kind) -> &'a RecordTable {
         match kind {
-            Kind::Account => &self.ledger.accounts,
-            Kind::Transfer => &self.ledger.transfers,
+            Kind::Account => self.inserted_accounts.len(),
+            Kind::Transfer => self.inserted_transfers.len() + self.inserted_orphans.len(),
         }
     }
 
+    /// Whether the attempt holds partition `p`.
+    #[inline(always)]
+    pub fn holds(&self, p: usize) -> bool {
+        self.held_mask[p / 64] & (1 << (p % 64)) != 0
+    }
+
     pub fn need(&self, partition: usize) -> Result<(), Abort> {
-        if self.held.holds(partition) {
+        if self.holds(partition) {
             Ok(())
         } else {
             Err(Abort::NeedPartition(partition))
         }
     }
 
-    /// Looks `id` up in a table as this batch sees it, settling any foreign uncommitted record.
-    pub fn probe(&self, kind: Kind, id: u128) -> Result<Probe, Abort> {
-        let table = self.table(kind);
+    /// Decides what to do about another holder's uncommitted record: the lower tag waits
+    /// (returns Ok after the record settled, probe again), the higher one aborts.
+    fn settle_foreign(&self, partition: usize, kind: Kind, at: u32) -> Result<(), Abort> {
+        let their = self.ledger.holder_tag[partition].load(Ordering::Acquire);
+        if their < self.held.tag() {
+            return Err(Abort::Conflict(kind, at));
+        }
+        match kind {
+            Kind::Account => self.ledger.accounts.wait_settled(at),
+            Kind::Transfer => self.ledger.transfers.wait_settled(at),
+        }
+        Ok(())
+    }
+
+    /// Looks an account id up as this batch sees it, settling any foreign uncommitted record.
+    pub fn probe_account(&self, id: u128) -> Result<Probe, Abort> {
+        let table = &self.ledger.accounts;
         loop {
             let held = &*self.held;
             match table.probe(id, |p| held.holds(p)) {
                 Probe::Foreign(slot) => {
-                    let their = self.ledger.holder_tag[header::partition(table.header_of(slot))]
-                        .load(Ordering::Acquire);
-                    if their < self.held.tag() {
-                        return Err(Abort::Conflict(kind, slot));
-                    }
-                    table.wait_settled(slot);
+                    let p = header::partition(table.header_of(slot));
+                    self.settle_foreign(p, Kind::Account, slot)?;
                 }
                 other => return Ok(other),
             }
         }
     }
 
-    /// The account `id`, if it exists (for this batch).
-    pub fn account(&self, id: u128) -> Result<Option<AccountView>, Abort> {
-        let Probe::Live(slot) = self.probe(Kind::Account, id)? else {
+    /// Looks a transfer id up as this batch sees it, settling any foreign uncommitted entry.
+    #[inline]
+    pub fn probe_transfer(&self, id: u128) -> Result<TProbe, Abort> {
+        let table = &self.ledger.transfers;
+        loop {
+            let held = &*self.held;
+            match table.probe(id, |p| held.holds(p)) {
+                TProbe::Foreign { pos } => {
+                    let p = tt::partition(table.entry_at(pos));
+                    self.settle_foreign(p, Kind::Transfer, pos)?;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// The account `id`, if it exists (for this batch), as a handle into the working set.
+    #[inline]
+    pub fn account(&mut self, id: u128) -> Result<Option<Acct>, Abort> {
+        let Probe::Live(slot) = self.probe_account(id)? else {
             return Ok(None);
         };
-        let partition = header::partition(self.ledger.accounts.header_of(slot));
-        let account = if self.held.holds(partition) {
-            match self.overlay.get(&slot) {
-                Some(a) => *a,
-                None => self.ledger.accounts.read_owned(slot),
-            }
+        let meta = &self.ledger.account_meta;
+        if let Some(ws) = meta.working(slot, self.epoch) {
+            let w = &self.ws[ws as usize];
+            debug_assert_eq!((w.slot, w.account.id), (slot, id));
+            return Ok(Some(Acct {
+                ws,
+                partition: usize::from(w.partition),
+            }));
+        }
+        let accounts = &self.ledger.accounts;
+        let partition = header::partition(accounts.header_of(slot));
+        let held = self.held.holds(partition);
+        let ws = self.ws.len() as u32;
+        let (account, list) = if held {
+            // Only the holder writes an account: no retry needed. Accounts inserted by this
+            // attempt have no list yet; they are not in transfers of the same attempt.
+            meta.set_working(slot, self.epoch, ws);
+            (
+                accounts.read_owned(slot),
+                meta.list(slot).unwrap_or(u32::MAX),
+            )
         } else {
-            self.ledger.accounts.read::<Account>(slot).0
+            (accounts.read::<Account>(slot).0, u32::MAX)
         };
         debug_assert_eq!(account.id, id);
-        Ok(Some(AccountView {
-            slot,
-            partition,
+        self.ws.push(WorkingAccount {
             account,
-        }))
+            slot,
+            list,
+            partition: partition as u16,
+            held,
+            dirty: false,
+        });
+        Ok(Some(Acct { ws, partition }))
     }
 
-    /// The transfer at a live slot.
-    pub fn transfer_at(&self, slot: u32) -> Transfer {
-        self.ledger.transfers.read::<Transfer>(slot).0
-    }
-
-    /// Changes an account of a held partition (undoably).
-    pub fn set_account(&mut self, view: &AccountView, account: Account) {
-        debug_assert!(self.held.holds(view.partition));
-        debug_assert_eq!(account.id, view.account.id);
-        let before = self.overlay.insert(view.slot, account);
-        if self.in_chain {
-            self.undo.push(Undo::Account(view.slot, before));
+    /// The fast path's account lookup: a committed account of a held partition (whose id has
+    /// `hash`), or None when anything is unusual (the general path then decides).
+    #[inline(always)]
+    pub fn account_fast(&mut self, id: u128, hash: u64) -> Option<Acct> {
+        let (slot, h) = self.ledger.accounts.find_live(id, hash)?;
+        let partition = header::partition(h);
+        if !self.holds(partition) {
+            return None;
         }
+        let meta = &self.ledger.account_meta;
+        if let Some(ws) = meta.working(slot, self.epoch) {
+            return Some(Acct { ws, partition });
+        }
+        Some(self.first_touch(slot, partition))
+    }
+
+    /// Copies an account of a held partition into the working set.
+    #[inline(never)]
+    fn first_touch(&mut self, slot: u32, partition: usize) -> Acct {
+        let meta = &self.ledger.account_meta;
+        let ws = self.ws.len() as u32;
+        meta.set_working(slot, self.epoch, ws);
+        self.ws.push(WorkingAccount {
+            account: self.ledger.accounts.read_owned(slot),
+            slot,
+            list: meta.list(slot).unwrap_or(u32::MAX),
+            partition: partition as u16,
+            held: true,
+            dirty: false,
+        });
+        Acct { ws, partition }
+    }
+
+    /// The working copy of an account.
+    #[inline(always)]
+    pub fn get(&self, a: Acct) -> &Account {
+        &self.ws[a.ws as usize].account
+    }
+
+    /// The working copy of an account of a held partition, to change (undoably).
+    #[inline(always)]
+    pub fn get_mut(&mut self, a: Acct) -> &mut Account {
+        let w = &mut self.ws[a.ws as usize];
+        debug_assert!(w.held, "only accounts of held partitions change");
+        if self.in_chain {
+            self.undo.push(Undo::Account(a.ws, Box::new(w.account)));
+        }
+        w.dirty = true;
+        &mut w.account
+    }
+
+    /// The account's list id (accounts of held partitions, created by an earlier batch).
+    #[inline(always)]
+    pub fn list(&self, a: Acct) -> u32 {
+        self.ws[a.ws as usize].list
+    }
+
+    /// The transfer at a log slot.
+    #[inline]
+    pub fn transfer_at(&self, slot: u32) -> Transfer {
+        self.ledger.transfers.read(slot)
     }
 
     pub fn pending_state(&mut self, partition: usize, slot: u32) -> Option<PendingState> {
@@ -230,30 +385,98 @@ impl<'h, 'a> Exec<'h, 'a> {
         });
     }
 
-    /// Inserts a record (uncommitted) at the slot a probe found absent; `Ok(false)` when the id
+    /// Inserts an account (uncommitted) at the slot a probe found absent; `false` when the id
     /// was claimed meanwhile by another holder (probe again).
-    #[allow(clippy::too_many_arguments)] // a table claim has this many facets; a struct would only rename them
-    pub fn insert<R: crate::types::Record>(
-        &mut self,
-        kind: Kind,
-        at: u32,
-        id: u128,
-        record: &R,
-        state: u64,
-        partition: usize,
-        undoable: bool,
-    ) -> bool {
+    pub fn insert_account(&mut self, at: u32, record: &Account, partition: usize) -> bool {
         if self
-            .table(kind)
-            .insert(at, id, record, state, partition)
+            .ledger
+            .accounts
+            .insert(at, record.id, record, header::LIVE, partition)
             .is_err()
         {
             return false;
         }
-        self.inserted.push((kind, at));
-        if undoable && self.in_chain {
-            self.undo.push(Undo::Insert(kind, at));
+        self.inserted_accounts.push(at);
+        if self.in_chain {
+            self.undo.push(Undo::InsertAccount(at));
         }
+        true
+    }
+
+    /// Appends a transfer to `partition`'s log and indexes it at `pos` (a probe found the id
+    /// absent there), uncommitted; `Ok(None)` when another holder claimed the entry meanwhile
+    /// (probe again). Returns the record's log slot.
+    #[inline]
+    pub fn insert_transfer(
+        &mut self,
+        pos: u32,
+        record: &Transfer,
+        partition: usize,
+    ) -> Option<u32> {
+        let transfers = &self.ledger.transfers;
+        let part = self.held.part(partition);
+        let Some(slot) = part.log.next_slot(&transfers.log) else {
+            // The capacity check at the start of the batch keeps enough chunks free.
+            panic!("invariant: transfer log out of chunks");
+        };
+        transfers.log.write(slot, record);
+        if transfers.insert(pos, record.id, slot, partition).is_err() {
+            return None;
+        }
+        part.log.push();
+        self.inserted_transfers.push(pos);
+        if self.in_chain {
+            self.undo.push(Undo::InsertTransfer { partition, pos });
+        }
+        Some(slot)
+    }
+
+    /// The fast path's insert: appends `t` as created at `timestamp` (amount unchanged) to
+    /// `partition`'s log and indexes it at `pos`; None when the entry was claimed meanwhile.
+    #[inline(always)]
+    pub fn append_plain(
+        &mut self,
+        pos: u32,
+        t: &Transfer,
+        hash: u64,
+        timestamp: u64,
+        partition: usize,
+    ) -> Option<u32> {
+        let transfers = &self.ledger.transfers;
+        let part = self.held.part(partition);
+        let Some(slot) = part.log.next_slot(&transfers.log) else {
+            panic!("invariant: transfer log out of chunks");
+        };
+        transfers.log.write_created(slot, t, timestamp);
+        if transfers
+            .insert_hashed(pos, t.id, hash, slot, partition)
+            .is_err()
+        {
+            return None;
+        }
+        part.log.push();
+        self.inserted_transfers.push(pos);
+        if self.in_chain {
+            self.undo.push(Undo::InsertTransfer { partition, pos });
+        }
+        Some(slot)
+    }
+
+    /// Burns a transfer id at `pos` (absent there); `false` when the entry was claimed
+    /// meanwhile (probe again). Burned ids are not undone by a chain's rollback.
+    pub fn insert_orphan(&mut self, pos: u32, id: u128) -> bool {
+        let transfers = &self.ledger.transfers;
+        let Some(o) = transfers.take_orphan_slot() else {
+            // Orphans count against the capacity reserved for the batch.
+            panic!("invariant: orphan ids out of room");
+        };
+        if transfers
+            .insert_orphan(pos, id, o, self.held.tag())
+            .is_err()
+        {
+            return false;
+        }
+        self.inserted_orphans.push(pos);
         true
     }
 
@@ -265,6 +488,7 @@ impl<'h, 'a> Exec<'h, 'a> {
         self.last_account_timestamp = ts;
     }
 
+    #[inline(always)]
     pub fn set_last_transfer_timestamp(&mut self, ts: u64) {
         if self.in_chain {
             self.undo
@@ -284,18 +508,11 @@ impl<'h, 'a> Exec<'h, 'a> {
         }
     }
 
-    /// Undoes everything since `cp` (orphaned ids stay: they are not in the undo log).
+    /// Undoes everything since `cp` (burned ids stay: they are not in the undo log).
     pub fn rollback(&mut self, cp: Checkpoint) {
         while self.undo.len() > cp.undo {
             match self.undo.pop() {
-                Some(Undo::Account(slot, before)) => match before {
-                    Some(a) => {
-                        self.overlay.insert(slot, a);
-                    }
-                    None => {
-                        self.overlay.remove(&slot);
-                    }
-                },
+                Some(Undo::Account(ws, before)) => self.ws[ws as usize].account = *before,
                 Some(Undo::Pending {
                     partition,
                     slot,
@@ -307,7 +524,13 @@ impl<'h, 'a> Exec<'h, 'a> {
                         None => part.pending.remove(&slot),
                     };
                 }
-                Some(Undo::Insert(kind, slot)) => self.table(kind).tombstone(slot),
+                Some(Undo::InsertAccount(slot)) => self.ledger.accounts.tombstone(slot),
+                Some(Undo::InsertTransfer { partition, pos }) => {
+                    self.ledger.transfers.tombstone(pos);
+                    let log = &mut self.held.part(partition).log;
+                    let len = log.len();
+                    log.truncate(len - 1);
+                }
                 Some(Undo::LastAccountTimestamp(ts)) => self.last_account_timestamp = ts,
                 Some(Undo::LastTransferTimestamp(ts)) => self.last_transfer_timestamp = ts,
                 None => break,
@@ -322,41 +545,66 @@ impl<'h, 'a> Exec<'h, 'a> {
         self.in_chain = false;
     }
 
-    /// Undoes the whole attempt, orphaned ids included.
+    /// Undoes the whole attempt, burned ids included.
     pub fn abort(mut self) {
-        // Account changes outside chains were not logged: drop them all below (nothing of
-        // the overlay was ever visible).
+        // Changes outside chains were not logged: the working set is dropped and the
+        // inserts are tombstoned below (nothing of it was ever visible).
         self.rollback(Checkpoint {
             undo: 0,
             accounts: 0,
             transfers: 0,
             history: 0,
         });
-        for &(kind, slot) in &self.inserted {
-            let table = self.table(kind);
-            if table.header_of(slot) & header::UNCOMMITTED != 0 {
-                table.tombstone(slot);
+        let ledger = self.ledger;
+        for &slot in &self.inserted_accounts {
+            if ledger.accounts.header_of(slot) & header::UNCOMMITTED != 0 {
+                ledger.accounts.tombstone(slot);
             }
         }
-        self.overlay.clear();
+        for &pos in &self.inserted_transfers {
+            // Those of rolled-back chains are tombstones already.
+            if tt::state(ledger.transfers.entry_at(pos)) == tt::LIVE {
+                ledger.transfers.tombstone(pos);
+            }
+        }
+        for &pos in &self.inserted_orphans {
+            if ledger.transfers.entry_at(pos) & tt::UNCOMMITTED != 0 {
+                ledger.transfers.tombstone(pos);
+            }
+        }
+        for (g, &len) in self.held.guards.iter_mut().zip(&self.log_start) {
+            g.log.truncate(len);
+        }
         self.recycle();
     }
 
     /// Makes the attempt's effects visible at once, then updates the partitions' indexes.
     pub fn commit(mut self) {
         let ledger = self.ledger;
-        let held: Vec<usize> = self.held.partitions().to_vec();
-        ledger.open_commit(&held);
-        for (&slot, account) in &self.overlay {
-            ledger.accounts.write(slot, account);
-        }
-        for &(kind, slot) in &self.inserted {
-            let table = self.table(kind);
-            if table.header_of(slot) & header::UNCOMMITTED != 0 {
-                table.commit(slot);
+        let held: &[usize] = &self.held.indexes;
+        ledger.open_commit(held);
+        for (i, w) in self.ws.iter().enumerate() {
+            // The records were read early in the batch and are out of cache by now: start
+            // fetching a few ahead so the writes do not wait one by one.
+            if let Some(ahead) = self.ws.get(i + COMMIT_PREFETCH) {
+                ledger.accounts.prefetch_record(ahead.slot);
+            }
+            if w.dirty {
+                ledger.accounts.write(w.slot, &w.account);
             }
         }
-        ledger.close_commit(&held);
+        for g in self.held.guards.iter() {
+            ledger.transfers.publish(g.index, g.log.len());
+        }
+        for &pos in &self.inserted_orphans {
+            ledger.transfers.commit_orphan(pos);
+        }
+        for &slot in &self.inserted_accounts {
+            if ledger.accounts.header_of(slot) & header::UNCOMMITTED != 0 {
+                ledger.accounts.commit(slot);
+            }
+        }
+        ledger.close_commit(held);
         ledger
             .last_account_timestamp
             .fetch_max(self.last_account_timestamp, Ordering::AcqRel);
@@ -364,56 +612,97 @@ impl<'h, 'a> Exec<'h, 'a> {
             .last_transfer_timestamp
             .fetch_max(self.last_transfer_timestamp, Ordering::AcqRel);
 
-        let mut created_accounts = std::mem::take(&mut self.created_accounts);
-        for c in created_accounts.drain(..) {
-            let (u128_, u64_, u32_) = c.user_data;
-            self.held
-                .part(c.partition)
-                .accounts
-                .push(c.entry, u128_, u64_, u32_);
-        }
-        self.created_accounts = created_accounts;
-        let mut history = std::mem::take(&mut self.history);
-        let mut rows = history.drain(..);
-        let mut created_transfers = std::mem::take(&mut self.created_transfers);
-        for c in created_transfers.drain(..) {
+        for c in &self.created_accounts {
             let part = self.held.part(c.partition);
+            let list = part.account_transfers.len() as u32;
+            part.account_transfers.push(Vec::new());
+            ledger.account_meta.set_list(c.entry.slot, list);
             let (u128_, u64_, u32_) = c.user_data;
-            part.transfers.push(c.entry, u128_, u64_, u32_);
-            part.account_transfers
-                .entry(c.debit_slot)
-                .or_default()
-                .push(c.entry);
-            part.account_transfers
-                .entry(c.credit_slot)
-                .or_default()
-                .push(c.entry);
-            for (account_slot, balance) in rows.by_ref().take(c.history_rows.into()) {
+            part.accounts.push(c.entry, u128_, u64_, u32_);
+        }
+        let mut rows = self.history.iter();
+        let created = &self.created_transfers;
+        for (i, c) in created.iter().enumerate() {
+            // Two-step prefetch of the per-account lists' ends: the list headers of a
+            // transfer far ahead, the ends they point to for one nearer.
+            if let Some(far) = created.get(i + 2 * COMMIT_PREFETCH) {
+                let part = self.held.part(usize::from(far.partition));
+                prefetch(
+                    part.account_transfers
+                        .as_ptr()
+                        .wrapping_add(far.debit_list as usize),
+                );
+                prefetch(
+                    part.account_transfers
+                        .as_ptr()
+                        .wrapping_add(far.credit_list as usize),
+                );
+            }
+            if let Some(near) = created.get(i + COMMIT_PREFETCH) {
+                let part = self.held.part(usize::from(near.partition));
+                for list in [near.debit_list, near.credit_list] {
+                    if let Some(v) = part.account_transfers.get(list as usize) {
+                        prefetch(v.as_ptr().wrapping_add(v.len()));
+                    }
+                }
+            }
+            let part = self.held.part(usize::from(c.partition));
+            part.account_transfers[c.debit_list as usize].push(c.slot);
+            part.account_transfers[c.credit_list as usize].push(c.slot);
+            if c.extra != 0 {
+                let t = ledger.transfers.read(c.slot);
+                if c.extra & CreatedTransfer::USER_DATA != 0 {
+                    part.transfers_by_user_data.push(
+                        c.slot,
+                        t.user_data_128,
+                        t.user_data_64,
+                        t.user_data_32,
+                    );
+                }
+                if c.extra & CreatedTransfer::EXPIRES != 0 {
+                    let at = t.timestamp + u64::from(t.timeout) * 1_000_000_000;
+                    part.expiry.push(std::cmp::Reverse((at, c.slot)));
+                }
+            }
+            for &(list, balance) in rows.by_ref().take(c.history_rows.into()) {
                 part.account_history
-                    .entry(account_slot)
+                    .entry(list)
                     .or_default()
                     .push(HistoryRow {
-                        slot: c.entry.slot,
+                        slot: c.slot,
                         balance,
                     });
             }
-            if let Some(at) = c.expires_at {
-                part.expiry.push(std::cmp::Reverse((at, c.entry.slot)));
-            }
         }
-        drop(rows);
-        self.history = history;
-        self.created_transfers = created_transfers;
         self.recycle();
     }
+}
+
+/// How far ahead commit prefetches the lines it is about to write.
+const COMMIT_PREFETCH: usize = 8;
+
+/// Hints the CPU to fetch the line at `p` (any address: a prefetch never faults).
+#[inline]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults or reads architecturally, whatever the
+    // address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// An attempt's working memory, kept by a partition between batches.
 #[derive(Default)]
 pub(crate) struct Buffers {
-    overlay: Map<u32, Account>,
+    ws: Vec<WorkingAccount>,
     undo: Vec<Undo>,
-    inserted: Vec<(Kind, u32)>,
+    inserted_accounts: Vec<u32>,
+    inserted_transfers: Vec<u32>,
+    inserted_orphans: Vec<u32>,
+    log_start: Vec<usize>,
     created_accounts: Vec<CreatedAccount>,
     created_transfers: Vec<CreatedTransfer>,
     history: Vec<(u32, AccountBalance)>,
@@ -421,9 +710,12 @@ pub(crate) struct Buffers {
 
 impl Buffers {
     fn clear(&mut self) {
-        self.overlay.clear();
+        self.ws.clear();
         self.undo.clear();
-        self.inserted.clear();
+        self.inserted_accounts.clear();
+        self.inserted_transfers.clear();
+        self.inserted_orphans.clear();
+        self.log_start.clear();
         self.created_accounts.clear();
         self.created_transfers.clear();
         self.history.clear();
@@ -506,13 +798,14 @@ chain_statuses!(
 pub(crate) const TIMESTAMP_MAX: u64 = (1 << 63) - 1;
 
 /// Runs a batch's events in order with TigerBeetle's chain rules. `eval` runs one event's own
-/// checks and effects given its assigned timestamp and returns (status, result timestamp).
+/// checks and effects given its index and assigned timestamp, and returns (status, result
+/// timestamp).
 pub(crate) fn run_chains<E: Event, S: Status>(
     ex: &mut Exec<'_, '_>,
     events: &[E],
     base: u64,
     results: &mut Vec<CreateResult>,
-    mut eval: impl FnMut(&mut Exec<'_, '_>, &E, u64) -> Result<(S, u64), Abort>,
+    mut eval: impl FnMut(&mut Exec<'_, '_>, usize, &E, u64) -> Result<(S, u64), Abort>,
 ) -> Result<(), Abort> {
     let start = results.len();
     let n = events.len();
@@ -545,7 +838,7 @@ pub(crate) fn run_chains<E: Event, S: Status>(
         } else if !e.imported() && e.timestamp() != 0 {
             (S::TIMESTAMP_MUST_BE_ZERO, ts)
         } else {
-            eval(ex, e, ts)?
+            eval(ex, i, e, ts)?
         };
         results.push(CreateResult {
             timestamp: result_ts,

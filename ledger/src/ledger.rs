@@ -7,6 +7,8 @@
 //! only, so the mutex is uncontended except for index reads.
 
 use crate::partition::{partition_of_ledger, Partition};
+use crate::table::account_meta::AccountMeta;
+use crate::table::transfers::TransferTable;
 use crate::table::RecordTable;
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
@@ -81,7 +83,11 @@ pub(crate) struct Padded<T>(pub T);
 pub struct Ledger {
     pub(crate) config: LedgerConfig,
     pub(crate) accounts: RecordTable,
-    pub(crate) transfers: RecordTable,
+    /// Owner-side words per account slot (list ids, working-set stamps).
+    pub(crate) account_meta: AccountMeta,
+    pub(crate) transfers: TransferTable,
+    /// Attempts started so far: each attempt's working-set stamp (never 0).
+    pub(crate) attempts: AtomicU64,
     /// Slots claimed (live, orphaned or rolled back) plus those reserved by running batches.
     pub(crate) accounts_used: AtomicUsize,
     pub(crate) transfers_used: AtomicUsize,
@@ -117,12 +123,16 @@ impl Held<'_> {
         self.indexes.binary_search(&p).is_ok()
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn part(&mut self, p: usize) -> &mut Partition {
-        let i = self
-            .indexes
-            .binary_search(&p)
-            .unwrap_or_else(|_| panic!("partition {p} is not held"));
+        // Most batches hold one partition.
+        let i = if self.indexes.len() == 1 && self.indexes[0] == p {
+            0
+        } else {
+            self.indexes
+                .binary_search(&p)
+                .unwrap_or_else(|_| panic!("partition {p} is not held"))
+        };
         &mut self.guards[i]
     }
 
@@ -149,9 +159,12 @@ impl Ledger {
             return Err("max_accounts and max_transfers must be at least 1".into());
         }
         let p = config.partitions;
+        let accounts = RecordTable::new(config.max_accounts, config.prefault)?;
         Ok(Ledger {
-            accounts: RecordTable::new(config.max_accounts, config.prefault)?,
-            transfers: RecordTable::new(config.max_transfers, config.prefault)?,
+            account_meta: AccountMeta::new(accounts.slots(), config.prefault)?,
+            accounts,
+            transfers: TransferTable::new(config.max_transfers, p, config.prefault)?,
+            attempts: AtomicU64::new(0),
             accounts_used: AtomicUsize::new(0),
             transfers_used: AtomicUsize::new(0),
             clock: Padded(AtomicU64::new(0)),
@@ -173,8 +186,11 @@ impl Ledger {
     }
 
     /// The partition that owns `ledger`.
-    #[inline]
+    #[inline(always)]
     pub fn partition_of(&self, ledger: u32) -> usize {
+        if self.config.partitions == 1 {
+            return 0;
+        }
         partition_of_ledger(ledger, self.config.partitions)
     }
 

@@ -1,12 +1,14 @@
 //! A partition's owner-side state: what the lock-free tables do not hold.
 //!
-//! The tables hold the records; a partition holds, for the ledgers hashed to it, the state of
-//! its pending transfers, their expiry queue, and the indexes reads need (per-account transfer
-//! lists and balance history, timestamp order, user_data indexes). Only the partition's holder
-//! (the owner executing a batch, or a reader briefly taking the lock for an index read) touches
-//! it. Every list is ordered by timestamp: a partition commits its batches serially and every
-//! batch takes its timestamps from the global clock, so appends arrive in timestamp order.
+//! The tables hold the records; a partition holds, for the ledgers hashed to it, its part of
+//! the transfer log (its transfers in timestamp order), the state of its pending transfers and
+//! their expiry queue, and the indexes reads need (per-account transfer lists and balance
+//! history, accounts by timestamp, user_data indexes). Only the partition's holder (the owner
+//! executing a batch, or a reader briefly taking the lock for an index read) touches it. Every
+//! list is ordered by timestamp: a partition commits its batches serially and every batch
+//! takes its timestamps from the global clock, so appends arrive in timestamp order.
 
+use crate::table::log::{partition_point, PartitionLog, RecordLog};
 use crate::types::AccountBalance;
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -15,7 +17,7 @@ use std::collections::BinaryHeap;
 
 pub(crate) type Map<K, V> = HashMap<K, V, FixedState>;
 
-/// The state of a pending transfer (by its slot in the transfers table).
+/// The state of a pending transfer (by its slot in the transfer log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PendingState {
     Pending,
@@ -24,32 +26,73 @@ pub enum PendingState {
     Expired,
 }
 
-/// An entry of a per-account list: the transfer's timestamp and slot.
+/// An entry of the accounts' time index: the account's timestamp and table slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub timestamp: u64,
     pub slot: u32,
 }
 
-/// A history row: the account's balances after the transfer at `slot`.
+/// A history row: the account's balances after the transfer at log slot `slot`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HistoryRow {
     pub slot: u32,
     pub balance: AccountBalance,
 }
 
-/// Time-ordered lists of record slots with optional indexes by user data.
-#[derive(Default)]
-pub(crate) struct TimeIndex {
-    /// Every record of the partition, by timestamp.
-    pub by_timestamp: Vec<Entry>,
-    /// Records with a non-zero user_data_128 / 64 / 32, by value then timestamp.
-    pub by_user_data_128: Map<u128, Vec<Entry>>,
-    pub by_user_data_64: Map<u64, Vec<Entry>>,
-    pub by_user_data_32: Map<u32, Vec<Entry>>,
+/// Records with a non-zero user_data_128 / 64 / 32, by value, each list in timestamp order.
+pub(crate) struct UserDataIndex<E> {
+    pub by_128: Map<u128, Vec<E>>,
+    pub by_64: Map<u64, Vec<E>>,
+    pub by_32: Map<u32, Vec<E>>,
 }
 
-impl TimeIndex {
+impl<E> Default for UserDataIndex<E> {
+    fn default() -> Self {
+        UserDataIndex {
+            by_128: Map::default(),
+            by_64: Map::default(),
+            by_32: Map::default(),
+        }
+    }
+}
+
+impl<E: Copy> UserDataIndex<E> {
+    pub fn push(&mut self, e: E, ud128: u128, ud64: u64, ud32: u32) {
+        if ud128 != 0 {
+            self.by_128.entry(ud128).or_default().push(e);
+        }
+        if ud64 != 0 {
+            self.by_64.entry(ud64).or_default().push(e);
+        }
+        if ud32 != 0 {
+            self.by_32.entry(ud32).or_default().push(e);
+        }
+    }
+
+    /// The list a query with these user data fields should walk (the most selective field
+    /// first), or None when no user data field is set.
+    pub fn list(&self, ud128: u128, ud64: u64, ud32: u32) -> Option<&[E]> {
+        if ud128 != 0 {
+            Some(self.by_128.get(&ud128).map_or(&[], |v| v))
+        } else if ud64 != 0 {
+            Some(self.by_64.get(&ud64).map_or(&[], |v| v))
+        } else if ud32 != 0 {
+            Some(self.by_32.get(&ud32).map_or(&[], |v| v))
+        } else {
+            None
+        }
+    }
+}
+
+/// The partition's accounts, by timestamp and by user data.
+#[derive(Default)]
+pub(crate) struct AccountIndex {
+    pub by_timestamp: Vec<Entry>,
+    pub by_user_data: UserDataIndex<Entry>,
+}
+
+impl AccountIndex {
     pub fn push(&mut self, e: Entry, ud128: u128, ud64: u64, ud32: u32) {
         debug_assert!(
             self.by_timestamp
@@ -58,18 +101,10 @@ impl TimeIndex {
             "timestamps increase"
         );
         self.by_timestamp.push(e);
-        if ud128 != 0 {
-            self.by_user_data_128.entry(ud128).or_default().push(e);
-        }
-        if ud64 != 0 {
-            self.by_user_data_64.entry(ud64).or_default().push(e);
-        }
-        if ud32 != 0 {
-            self.by_user_data_32.entry(ud32).or_default().push(e);
-        }
+        self.by_user_data.push(e, ud128, ud64, ud32);
     }
 
-    /// Whether a record of this index has `timestamp` (binary search).
+    /// Whether an account of this index has `timestamp` (binary search).
     pub fn has_timestamp(&self, timestamp: u64) -> bool {
         self.by_timestamp
             .binary_search_by_key(&timestamp, |e| e.timestamp)
@@ -80,16 +115,20 @@ impl TimeIndex {
 /// The owner-side state of one partition.
 pub struct Partition {
     pub(crate) index: usize,
-    /// State of every pending transfer of this partition, by transfer slot.
+    /// This partition's transfers in timestamp order: the by-timestamp index of transfers.
+    pub(crate) log: PartitionLog,
+    /// State of every pending transfer of this partition, by log slot.
     pub(crate) pending: Map<u32, PendingState>,
-    /// (expires_at, transfer slot) of pending transfers with a timeout, earliest first.
+    /// (expires_at, log slot) of pending transfers with a timeout, earliest first.
     pub(crate) expiry: BinaryHeap<Reverse<(u64, u32)>>,
-    /// Transfers of each account (debit or credit side), by account slot.
-    pub(crate) account_transfers: Map<u32, Vec<Entry>>,
-    /// Balance history of accounts with the `history` flag, by account slot.
+    /// Transfers of each account of this partition (debit or credit side) as log slots, by
+    /// the account's list id (see `table::account_meta`).
+    pub(crate) account_transfers: Vec<Vec<u32>>,
+    /// Balance history of accounts with the `history` flag, by list id.
     pub(crate) account_history: Map<u32, Vec<HistoryRow>>,
-    pub(crate) accounts: TimeIndex,
-    pub(crate) transfers: TimeIndex,
+    pub(crate) accounts: AccountIndex,
+    /// Transfers (log slots) by user data.
+    pub(crate) transfers_by_user_data: UserDataIndex<u32>,
     /// Working memory of the last batch, reused by the next.
     pub(crate) buffers: Option<crate::exec::Buffers>,
 }
@@ -98,12 +137,13 @@ impl Partition {
     pub(crate) fn new(index: usize) -> Partition {
         Partition {
             index,
+            log: PartitionLog::new(index),
             pending: Map::default(),
             expiry: BinaryHeap::new(),
-            account_transfers: Map::default(),
+            account_transfers: Vec::new(),
             account_history: Map::default(),
-            accounts: TimeIndex::default(),
-            transfers: TimeIndex::default(),
+            accounts: AccountIndex::default(),
+            transfers_by_user_data: UserDataIndex::default(),
             buffers: None,
         }
     }
@@ -116,6 +156,13 @@ impl Partition {
     /// The earliest expiry time of this partition's pending transfers (ns), if any.
     pub fn next_expiry(&self) -> Option<u64> {
         self.expiry.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Whether a transfer of this partition has `timestamp` (binary search of the log).
+    pub(crate) fn has_transfer_timestamp(&self, log: &RecordLog, timestamp: u64) -> bool {
+        let len = self.log.len();
+        let pos = partition_point(len, |p| log.timestamp(self.log.slot(p)) < timestamp);
+        pos < len && log.timestamp(self.log.slot(pos)) == timestamp
     }
 }
 

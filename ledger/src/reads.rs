@@ -11,13 +11,49 @@
 
 use crate::flags::{account as af, account_filter as ff, query_filter as qf};
 use crate::ledger::{Ledger, BATCH_MAX};
-use crate::partition::{Entry, Partition, TimeIndex};
+use crate::partition::Entry;
+use crate::table::log::{partition_point, RecordLog};
+use crate::table::transfers::TransferTable;
 use crate::table::{header, RecordTable};
-use crate::types::{Account, AccountBalance, AccountFilter, QueryFilter, Record, Transfer};
+use crate::types::{Account, AccountBalance, AccountFilter, QueryFilter, Transfer};
 use std::sync::atomic::{fence, Ordering};
 
 /// Lock-free attempts before a lookup holds the partitions.
 const LOOKUP_TRIES: usize = 8;
+
+/// A table lookups read from without locks.
+trait ReadTable {
+    type R;
+    /// The committed record with `id`: (slot, its partition), or None.
+    fn find(&self, id: u128) -> Option<(u32, usize)>;
+    /// The committed record at `slot`, read consistently.
+    fn read_at(&self, slot: u32) -> Self::R;
+}
+
+impl ReadTable for RecordTable {
+    type R = Account;
+    fn find(&self, id: u128) -> Option<(u32, usize)> {
+        let slot = self.find_committed(id).0?;
+        Some((slot, header::partition(self.header_of(slot))))
+    }
+    fn read_at(&self, slot: u32) -> Account {
+        self.read::<Account>(slot).0
+    }
+}
+
+impl ReadTable for TransferTable {
+    type R = Transfer;
+    fn find(&self, id: u128) -> Option<(u32, usize)> {
+        match self.find_committed(id) {
+            (Some(slot), Some(p)) => Some((slot, p)),
+            _ => None,
+        }
+    }
+    fn read_at(&self, slot: u32) -> Transfer {
+        // A committed transfer is never rewritten: no sequence lock needed.
+        self.read(slot)
+    }
+}
 
 impl Ledger {
     /// The committed accounts with these ids, in request order; missing ids are left out.
@@ -38,7 +74,7 @@ impl Ledger {
         self.lookup_transfers(&[id]).pop()
     }
 
-    fn lookup<R: Record + Default>(&self, table: &RecordTable, ids: &[u128]) -> Vec<R> {
+    fn lookup<T: ReadTable>(&self, table: &T, ids: &[u128]) -> Vec<T::R> {
         let ids = &ids[..ids.len().min(BATCH_MAX)];
         let mut out = Vec::with_capacity(ids.len());
         for _ in 0..LOOKUP_TRIES {
@@ -59,27 +95,21 @@ impl Ledger {
         out
     }
 
-    fn try_lookup<R: Record + Default>(
-        &self,
-        table: &RecordTable,
-        ids: &[u128],
-        out: &mut Vec<R>,
-    ) -> bool {
+    fn try_lookup<T: ReadTable>(&self, table: &T, ids: &[u128], out: &mut Vec<T::R>) -> bool {
         let mut seen: Vec<(usize, u64)> = Vec::new();
         let mut missing: Vec<u128> = Vec::new();
         for &id in ids {
             if id == 0 || id == u128::MAX {
                 continue;
             }
-            let Some(slot) = table.find_committed(id).0 else {
+            let Some((slot, p)) = table.find(id) else {
                 missing.push(id);
                 continue;
             };
-            let p = header::partition(table.header_of(slot));
             if !seen.iter().any(|&(q, _)| q == p) {
                 seen.push((p, self.settled_seq(p)));
             }
-            out.push(table.read::<R>(slot).0);
+            out.push(table.read_at(slot));
         }
         fence(Ordering::Acquire);
         if seen
@@ -88,9 +118,7 @@ impl Ledger {
         {
             return false;
         }
-        missing
-            .iter()
-            .all(|&id| table.find_committed(id).0.is_none())
+        missing.iter().all(|&id| table.find(id).is_none())
     }
 
     /// Partition `p`'s commit sequence once no commit is in progress. A commit window is short
@@ -119,17 +147,19 @@ impl Ledger {
             return Vec::new();
         };
         let part = self.partitions[p].lock();
-        let Some(list) = part.account_transfers.get(&slot) else {
+        let Some(list) = self.account_meta.list(slot) else {
             return Vec::new();
         };
+        let log = &self.transfers.log;
+        let list = Slots(&part.account_transfers[list as usize], log);
         let mut out = Vec::new();
-        for e in window(
-            list,
+        for slot in window(
+            &list,
             filter.timestamp_min,
             filter.timestamp_max,
             filter.flags & ff::REVERSED != 0,
         ) {
-            let t: Transfer = self.transfers.read_owned(e.slot);
+            let t = log.read(slot);
             if transfer_matches(&t, filter) {
                 out.push(t);
                 if out.len() == limit(filter.limit) {
@@ -151,7 +181,11 @@ impl Ledger {
         if account.flags & af::HISTORY == 0 {
             return Vec::new();
         }
-        let Some(rows) = part.account_history.get(&slot) else {
+        let Some(rows) = self
+            .account_meta
+            .list(slot)
+            .and_then(|list| part.account_history.get(&list))
+        else {
             return Vec::new();
         };
         let (lo, hi) = bounds(filter.timestamp_min, filter.timestamp_max);
@@ -160,7 +194,7 @@ impl Ledger {
         let rows = &rows[from..to.max(from)];
         let mut out = Vec::new();
         let mut take = |r: &crate::partition::HistoryRow| {
-            let t: Transfer = self.transfers.read_owned(r.slot);
+            let t = self.transfers.read(r.slot);
             if transfer_matches(&t, filter) {
                 out.push(r.balance);
             }
@@ -199,49 +233,82 @@ impl Ledger {
     }
 
     /// Accounts matching every non-zero field of `filter`, by timestamp.
-    pub fn query_accounts(&self, filter: &QueryFilter) -> Vec<Account> {
-        self.query(
-            filter,
-            |p| &p.accounts,
-            &self.accounts,
-            |a: &Account| {
-                (
+    pub fn query_accounts(&self, f: &QueryFilter) -> Vec<Account> {
+        self.query(f, |part, out: &mut Vec<(u64, Account)>| {
+            let index = &part.accounts;
+            let list = index
+                .by_user_data
+                .list(f.user_data_128, f.user_data_64, f.user_data_32)
+                .unwrap_or(&index.by_timestamp);
+            let list = Entries(list);
+            for slot in window(
+                &list,
+                f.timestamp_min,
+                f.timestamp_max,
+                f.flags & qf::REVERSED != 0,
+            ) {
+                let a: Account = self.accounts.read_owned(slot);
+                let fields = (
                     a.user_data_128,
                     a.user_data_64,
                     a.user_data_32,
                     a.ledger,
                     a.code,
-                    a.timestamp,
-                )
-            },
-        )
+                );
+                if query_matches(f, fields) && push_limited(out, (a.timestamp, a), f.limit) {
+                    break;
+                }
+            }
+        })
     }
 
     /// Transfers matching every non-zero field of `filter`, by timestamp.
-    pub fn query_transfers(&self, filter: &QueryFilter) -> Vec<Transfer> {
-        self.query(
-            filter,
-            |p| &p.transfers,
-            &self.transfers,
-            |t: &Transfer| {
-                (
+    pub fn query_transfers(&self, f: &QueryFilter) -> Vec<Transfer> {
+        let log = &self.transfers.log;
+        self.query(f, |part, out: &mut Vec<(u64, Transfer)>| {
+            let reversed = f.flags & qf::REVERSED != 0;
+            let mut each = |slot: u32| {
+                let t = log.read(slot);
+                let fields = (
                     t.user_data_128,
                     t.user_data_64,
                     t.user_data_32,
                     t.ledger,
                     t.code,
-                    t.timestamp,
-                )
-            },
-        )
+                );
+                query_matches(f, fields) && push_limited(out, (t.timestamp, t), f.limit)
+            };
+            match part
+                .transfers_by_user_data
+                .list(f.user_data_128, f.user_data_64, f.user_data_32)
+            {
+                Some(list) => {
+                    let list = Slots(list, log);
+                    for slot in window(&list, f.timestamp_min, f.timestamp_max, reversed) {
+                        if each(slot) {
+                            break;
+                        }
+                    }
+                }
+                None => {
+                    // Every transfer of the partition, in log (= timestamp) order.
+                    let list = PartitionSlots(&part.log, log);
+                    for slot in window(&list, f.timestamp_min, f.timestamp_max, reversed) {
+                        if each(slot) {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
     }
 
-    fn query<R: Record + Default>(
+    /// Runs `scan` over the partitions a query reads (its ledger's, or all), each adding up to
+    /// `limit` matches in its own order, then merges them by timestamp.
+    fn query<R>(
         &self,
         f: &QueryFilter,
-        index: impl Fn(&Partition) -> &TimeIndex,
-        table: &RecordTable,
-        fields: impl Fn(&R) -> (u128, u64, u32, u32, u16, u64),
+        mut scan: impl FnMut(&crate::partition::Partition, &mut Vec<(u64, R)>),
     ) -> Vec<R> {
         let valid = f.limit != 0
             && f.flags & !qf::ALL == 0
@@ -250,7 +317,6 @@ impl Ledger {
         if !valid {
             return Vec::new();
         }
-        let reversed = f.flags & qf::REVERSED != 0;
         let parts: Vec<usize> = if f.ledger != 0 {
             vec![self.partition_of(f.ledger)]
         } else {
@@ -259,46 +325,13 @@ impl Ledger {
         let held = self.lock(&parts);
         let mut out: Vec<(u64, R)> = Vec::new();
         for part in &held.guards {
-            let index = index(part);
-            let list: &[Entry] = if f.user_data_128 != 0 {
-                index
-                    .by_user_data_128
-                    .get(&f.user_data_128)
-                    .map_or(&[], |v| v)
-            } else if f.user_data_64 != 0 {
-                index
-                    .by_user_data_64
-                    .get(&f.user_data_64)
-                    .map_or(&[], |v| v)
-            } else if f.user_data_32 != 0 {
-                index
-                    .by_user_data_32
-                    .get(&f.user_data_32)
-                    .map_or(&[], |v| v)
-            } else {
-                &index.by_timestamp
-            };
-            let mut found = 0;
-            for e in window(list, f.timestamp_min, f.timestamp_max, reversed) {
-                let r: R = table.read_owned(e.slot);
-                let (u128_, u64_, u32_, ledger, code, ts) = fields(&r);
-                let matches = (f.user_data_128 == 0 || f.user_data_128 == u128_)
-                    && (f.user_data_64 == 0 || f.user_data_64 == u64_)
-                    && (f.user_data_32 == 0 || f.user_data_32 == u32_)
-                    && (f.ledger == 0 || f.ledger == ledger)
-                    && (f.code == 0 || f.code == code);
-                if matches {
-                    out.push((ts, r));
-                    found += 1;
-                    if found == limit(f.limit) {
-                        break;
-                    }
-                }
-            }
+            let mut found = Vec::new();
+            scan(part, &mut found);
+            out.append(&mut found);
         }
         drop(held);
         out.sort_unstable_by_key(|(ts, _)| *ts);
-        if reversed {
+        if f.flags & qf::REVERSED != 0 {
             out.reverse();
         }
         out.truncate(limit(f.limit));
@@ -310,27 +343,103 @@ fn limit(l: u32) -> usize {
     (l as usize).min(BATCH_MAX)
 }
 
+/// Pushes a match; true when the scan has reached the limit.
+fn push_limited<R>(out: &mut Vec<(u64, R)>, r: (u64, R), l: u32) -> bool {
+    out.push(r);
+    out.len() == limit(l)
+}
+
+fn query_matches(
+    f: &QueryFilter,
+    (u128_, u64_, u32_, ledger, code): (u128, u64, u32, u32, u16),
+) -> bool {
+    (f.user_data_128 == 0 || f.user_data_128 == u128_)
+        && (f.user_data_64 == 0 || f.user_data_64 == u64_)
+        && (f.user_data_32 == 0 || f.user_data_32 == u32_)
+        && (f.ledger == 0 || f.ledger == ledger)
+        && (f.code == 0 || f.code == code)
+}
+
 /// Inclusive timestamp bounds of a filter (0 = unbounded).
 fn bounds(min: u64, max: u64) -> (u64, u64) {
     (min, if max == 0 { u64::MAX } else { max })
 }
 
-/// The entries of a timestamp-ordered list within [min, max], in the requested direction.
-fn window(
-    list: &[Entry],
+/// A timestamp-ordered list of record slots.
+trait TimeList {
+    fn len(&self) -> usize;
+    fn slot(&self, i: usize) -> u32;
+    fn timestamp(&self, i: usize) -> u64;
+}
+
+/// Accounts of a time index.
+struct Entries<'a>(&'a [Entry]);
+
+impl TimeList for Entries<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn slot(&self, i: usize) -> u32 {
+        self.0[i].slot
+    }
+    fn timestamp(&self, i: usize) -> u64 {
+        self.0[i].timestamp
+    }
+}
+
+/// Transfers (log slots) of a per-account or user-data list.
+struct Slots<'a>(&'a [u32], &'a RecordLog);
+
+impl TimeList for Slots<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn slot(&self, i: usize) -> u32 {
+        self.0[i]
+    }
+    fn timestamp(&self, i: usize) -> u64 {
+        self.1.timestamp(self.0[i])
+    }
+}
+
+/// Every transfer of a partition, in log order.
+struct PartitionSlots<'a>(&'a crate::table::log::PartitionLog, &'a RecordLog);
+
+impl TimeList for PartitionSlots<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn slot(&self, i: usize) -> u32 {
+        self.0.slot(i)
+    }
+    fn timestamp(&self, i: usize) -> u64 {
+        self.1.timestamp(self.0.slot(i))
+    }
+}
+
+/// The slots of a timestamp-ordered list within [min, max], in the requested direction.
+fn window<L: TimeList>(
+    list: &L,
     min: u64,
     max: u64,
     reversed: bool,
-) -> Box<dyn Iterator<Item = &Entry> + '_> {
+) -> impl Iterator<Item = u32> + '_ {
     let (lo, hi) = bounds(min, max);
-    let from = list.partition_point(|e| e.timestamp < lo);
-    let to = list.partition_point(|e| e.timestamp <= hi).max(from);
-    let slice = &list[from..to];
-    if reversed {
-        Box::new(slice.iter().rev())
-    } else {
-        Box::new(slice.iter())
-    }
+    let from = partition_point(list.len(), |i| list.timestamp(i) < lo);
+    let to = partition_point(list.len(), |i| list.timestamp(i) <= hi).max(from);
+    let (mut next, mut end) = (from, to);
+    std::iter::from_fn(move || {
+        if next == end {
+            return None;
+        }
+        Some(list.slot(if reversed {
+            end -= 1;
+            end
+        } else {
+            next += 1;
+            next - 1
+        }))
+    })
 }
 
 fn transfer_matches(t: &Transfer, f: &AccountFilter) -> bool {

@@ -28,7 +28,7 @@ impl Ledger {
             .transfers
             .committed_slots()
             .into_iter()
-            .map(|s| self.transfers.read_owned(s))
+            .map(|s| self.transfers.read(s))
             .collect();
         v.sort_unstable_by_key(|t| t.id);
         v
@@ -36,7 +36,8 @@ impl Ledger {
 
     /// Checks the ledger's invariants: per ledger Σdebits = Σcredits (pending and posted); no
     /// balance limit broken; pending balances equal the sum of pending transfers; timestamps
-    /// unique; indexes in timestamp order; table usage within its counters.
+    /// unique; every committed transfer in its partition's log exactly once, logs and indexes
+    /// in timestamp order; table usage within its counters.
     pub fn verify(&self) -> Result<(), String> {
         let mut held = self.lock_all();
         let accounts = self.all_accounts_unlocked();
@@ -79,24 +80,47 @@ impl Ledger {
             }
         }
         let mut pending_sums: HashMap<u128, (u128, u128)> = HashMap::new();
+        let log = &self.transfers.log;
+        let mut logged: HashMap<u32, usize> = HashMap::new();
         for p in 0..self.partition_count() {
             let part = held.part(p);
             for (&slot, &state) in &part.pending {
                 if state != PendingState::Pending {
                     continue;
                 }
-                let t: Transfer = self.transfers.read_owned(slot);
+                let t: Transfer = self.transfers.read(slot);
                 pending_sums.entry(t.debit_account_id).or_default().0 += t.amount;
                 pending_sums.entry(t.credit_account_id).or_default().1 += t.amount;
             }
-            for index in [&part.accounts, &part.transfers] {
-                if index
-                    .by_timestamp
+            let log_slots: Vec<u32> = (0..part.log.len()).map(|i| part.log.slot(i)).collect();
+            let mut lists: Vec<(&str, &[u32])> = vec![("log", &log_slots)];
+            lists.extend(
+                part.account_transfers
+                    .iter()
+                    .map(|l| ("account list", &l[..])),
+            );
+            for (what, list) in lists {
+                if list
                     .windows(2)
-                    .any(|w| w[0].timestamp >= w[1].timestamp)
+                    .any(|w| log.timestamp(w[0]) >= log.timestamp(w[1]))
                 {
-                    return Err(format!("partition {p}: index out of timestamp order"));
+                    return Err(format!("partition {p}: {what} out of timestamp order"));
                 }
+            }
+            for &slot in &log_slots {
+                let t = self.transfers.read(slot);
+                if self.partition_of(t.ledger) != p {
+                    return Err(format!("transfer {} logged by partition {p}", t.id));
+                }
+                *logged.entry(slot).or_default() += 1;
+            }
+            if part
+                .accounts
+                .by_timestamp
+                .windows(2)
+                .any(|w| w[0].timestamp >= w[1].timestamp)
+            {
+                return Err(format!("partition {p}: accounts out of timestamp order"));
             }
         }
         for a in &accounts {
@@ -108,8 +132,19 @@ impl Ledger {
                 ));
             }
         }
-        for slot in self.transfers.committed_slots() {
-            let t: Transfer = self.transfers.read_owned(slot);
+        let committed = self.transfers.committed_slots();
+        if committed.len() != logged.len() || logged.values().any(|&n| n != 1) {
+            return Err(format!(
+                "{} committed transfers but {} logged",
+                committed.len(),
+                logged.len()
+            ));
+        }
+        for slot in committed {
+            if !logged.contains_key(&slot) {
+                return Err(format!("committed transfer at slot {slot} is in no log"));
+            }
+            let t: Transfer = self.transfers.read(slot);
             for id in [t.debit_account_id, t.credit_account_id] {
                 if !by_id.contains_key(&id) {
                     return Err(format!("transfer {} refers to missing account {id}", t.id));
@@ -124,11 +159,10 @@ impl Ledger {
         if timestamps.first().is_some_and(|&t| t == 0) {
             return Err("a record has timestamp 0".into());
         }
-        for (name, table, used) in [
-            ("accounts", &self.accounts, &self.accounts_used),
-            ("transfers", &self.transfers, &self.transfers_used),
+        for (name, (live, orphan, tomb), used) in [
+            ("accounts", self.accounts.census(), &self.accounts_used),
+            ("transfers", self.transfers.census(), &self.transfers_used),
         ] {
-            let (live, orphan, tomb) = table.census();
             if live + orphan + tomb != used.load(Ordering::Acquire) {
                 return Err(format!(
                     "{name}: {live}+{orphan}+{tomb} slots in use, counter says {used:?}"

@@ -29,17 +29,17 @@ const VERSION_SHIFT: u32 = 33;
 /// Most partitions a table can tag (12 bits).
 pub const MAX_PARTITIONS: usize = 1 << PARTITION_BITS;
 
-#[inline]
+#[inline(always)]
 pub(crate) fn state(h: u64) -> u64 {
     h & STATE_MASK
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn partition(h: u64) -> usize {
     ((h >> PARTITION_SHIFT) & ((1 << PARTITION_BITS) - 1)) as usize
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn fingerprint(h: u64) -> u16 {
     (h >> FINGERPRINT_SHIFT) as u16
 }

@@ -1,4 +1,13 @@
-//! Fixed-capacity, open-addressing, lock-free hash tables of 128-byte records keyed by u128 id.
+//! The ledger's lock-free tables.
+//!
+//! - [`RecordTable`] (this module): a fixed-capacity, open-addressing, lock-free hash table of
+//!   128-byte records keyed by u128 id, rewritten in place: the accounts.
+//! - [`transfers::TransferTable`]: the same kind of hash index, with 8-byte entries that point
+//!   into the append-only [`log::RecordLog`] of 128-byte transfer records (transfers never
+//!   change once written), plus the ids of failed transfers.
+//! - [`account_meta::AccountMeta`]: owner-side words per account slot.
+//!
+//! The rest of this page is about [`RecordTable`].
 //!
 //! Each slot is a header word (see [`header`]) and 16 record words, all atomics, in two
 //! separately allocated arrays (headers are dense, so a probe sequence is a few cache lines).
@@ -13,9 +22,12 @@
 //! - **Visibility**: records inserted by a batch carry UNCOMMITTED until the batch commits;
 //!   rolled-back records become tombstones, which are never reused.
 
+pub mod account_meta;
 pub mod header;
-mod storage;
+pub mod log;
+pub(crate) mod storage;
 pub(crate) mod sync;
+pub mod transfers;
 
 use crate::types::{from_words, to_words, Record};
 use header::{CLAIMING, EMPTY, LIVE, ORPHAN, TOMBSTONE, UNCOMMITTED, WRITING};
@@ -50,7 +62,7 @@ pub(crate) struct RecordTable {
 }
 
 /// A mixer for u128 ids (ids are often sequential): splitmix-style finalizer of both halves.
-#[inline]
+#[inline(always)]
 pub(crate) fn hash_id(id: u128) -> u64 {
     let mut x = (id as u64) ^ ((id >> 64) as u64).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
     x ^= x >> 30;
@@ -60,7 +72,7 @@ pub(crate) fn hash_id(id: u128) -> u64 {
     x ^ (x >> 31)
 }
 
-#[inline]
+#[inline(always)]
 fn fingerprint_of(hash: u64) -> u16 {
     (hash >> 48) as u16
 }
@@ -84,33 +96,28 @@ impl RecordTable {
         self.mask + 1
     }
 
-    #[inline]
+    #[inline(always)]
     fn header(&self, slot: u32) -> &AtomicU64 {
         self.headers.get(slot as usize)
     }
 
-    #[inline]
-    fn word(&self, slot: u32, i: usize) -> &AtomicU64 {
-        self.words.get(slot as usize * 16 + i)
+    /// The 16 words of the record at `slot`.
+    #[inline(always)]
+    fn record(&self, slot: u32) -> &[AtomicU64; 16] {
+        self.words.block16(slot as usize * 16)
     }
 
-    /// Prefetches the lines an operation on `id` touches when the id sits in its home slot:
-    /// the header and both lines of the 128-byte record (an insert writes all of it, and a
-    /// store to a line not in cache stalls the core once the store buffer fills; fetching the
-    /// second line too made create_transfers 15% faster).
-    #[inline]
-    pub fn prefetch(&self, id: u128) {
-        let slot = hash_id(id) as usize & self.mask;
-        self.headers.prefetch(slot);
-        self.words.prefetch(slot * 16);
-        self.words.prefetch(slot * 16 + 8);
+    /// Hints the CPU to fetch both lines of the record at `slot`.
+    #[inline(always)]
+    pub fn prefetch_record(&self, slot: u32) {
+        self.words.prefetch(slot as usize * 16);
+        self.words.prefetch(slot as usize * 16 + 8);
     }
 
-    #[inline]
+    #[inline(always)]
     fn id_at(&self, slot: u32) -> u128 {
-        let lo = self.word(slot, 0).load(Relaxed);
-        let hi = self.word(slot, 1).load(Relaxed);
-        u128::from(lo) | (u128::from(hi) << 64)
+        let r = self.record(slot);
+        u128::from(r[0].load(Relaxed)) | (u128::from(r[1].load(Relaxed)) << 64)
     }
 
     /// Waits while an inserter holds `slot` in CLAIMING; returns the settled header.
@@ -122,6 +129,39 @@ impl RecordTable {
             }
             spin();
         }
+    }
+
+    /// Hints the CPU to fetch the header and record of the home slot of an id with `hash`;
+    /// returns that slot.
+    #[inline(always)]
+    pub fn prefetch_hash(&self, hash: u64) -> u32 {
+        let slot = hash as usize & self.mask;
+        self.headers.prefetch(slot);
+        self.prefetch_record(slot as u32);
+        slot as u32
+    }
+
+    /// The fast path's probe: the slot of the committed live record with `id` (whose hash is
+    /// `hash`) and its header, or None when the id is absent or anything is unusual (an
+    /// insert in progress, an uncommitted or orphan record): the caller then takes the
+    /// general path.
+    #[inline(always)]
+    pub fn find_live(&self, id: u128, hash: u64) -> Option<(u32, u64)> {
+        let fp = fingerprint_of(hash);
+        let mut slot = (hash as usize & self.mask) as u32;
+        for _ in 0..=self.mask {
+            let h = self.header(slot).load(Acquire);
+            match header::state(h) {
+                EMPTY | CLAIMING => return None,
+                TOMBSTONE => {}
+                s if header::fingerprint(h) == fp && self.id_at(slot) == id => {
+                    return (s == LIVE && h & UNCOMMITTED == 0).then_some((slot, h));
+                }
+                _ => {}
+            }
+            slot = ((slot as usize + 1) & self.mask) as u32;
+        }
+        None
     }
 
     /// Finds `id` as a writer sees it: `mine(p)` says whether the caller holds partition `p`
@@ -201,9 +241,7 @@ impl RecordTable {
         {
             return Err(InsertError::Raced);
         }
-        for (i, w) in to_words(record).iter().enumerate() {
-            self.word(at, i).store(*w, Relaxed);
-        }
+        store16(self.record(at), &to_words(record));
         // Release: the id and record words are visible to whoever sees the new state.
         self.header(at)
             .store(header::make(state, me, fp) | UNCOMMITTED, Release);
@@ -234,9 +272,7 @@ impl RecordTable {
         debug_assert_eq!(h & WRITING, 0, "one writer per record");
         self.header(slot).store(h | WRITING, Relaxed);
         fence(Release);
-        for (i, w) in to_words(record).iter().enumerate() {
-            self.word(slot, i).store(*w, Relaxed);
-        }
+        store16(self.record(slot), &to_words(record));
         self.header(slot).store(header::bumped(h), Release);
     }
 
@@ -249,10 +285,7 @@ impl RecordTable {
                 spin();
                 continue;
             }
-            let mut words = [0u64; 16];
-            for (i, w) in words.iter_mut().enumerate() {
-                *w = self.word(slot, i).load(Relaxed);
-            }
+            let words = load16(self.record(slot));
             fence(Acquire);
             let h2 = self.header(slot).load(Relaxed);
             if h1 == h2 {
@@ -263,15 +296,13 @@ impl RecordTable {
     }
 
     /// The record at `slot` for its owner, who is its only writer (no retry needed).
+    #[inline(always)]
     pub fn read_owned<R: Record + Default>(&self, slot: u32) -> R {
-        let mut words = [0u64; 16];
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = self.word(slot, i).load(Relaxed);
-        }
-        from_words(&words)
+        from_words(&load16(self.record(slot)))
     }
 
     /// The header of `slot` (state, partition, flags).
+    #[inline(always)]
     pub fn header_of(&self, slot: u32) -> u64 {
         self.header(slot).load(Acquire)
     }
@@ -307,6 +338,20 @@ impl RecordTable {
             }
         }
         (live, orphan, tomb)
+    }
+}
+
+/// Loads a record's words (relaxed: the caller orders them with its own protocol).
+#[inline(always)]
+pub(crate) fn load16(r: &[AtomicU64; 16]) -> [u64; 16] {
+    std::array::from_fn(|i| r[i].load(Relaxed))
+}
+
+/// Stores a record's words (relaxed: the caller publishes them with its own protocol).
+#[inline(always)]
+pub(crate) fn store16(r: &[AtomicU64; 16], words: &[u64; 16]) {
+    for (a, w) in r.iter().zip(words) {
+        a.store(*w, Relaxed);
     }
 }
 

@@ -83,7 +83,11 @@ impl AtomicArray {
         })
     }
 
-    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
     pub fn get(&self, i: usize) -> &AtomicU64 {
         assert!(i < self.len, "index {i} out of bounds {}", self.len);
         #[cfg(not(loom))]
@@ -98,18 +102,42 @@ impl AtomicArray {
         }
     }
 
+    /// Words `i..i + 16` (a 128-byte record), with one bounds check.
+    #[inline(always)]
+    pub fn block16(&self, i: usize) -> &[AtomicU64; 16] {
+        assert!(
+            i.checked_add(16).is_some_and(|end| end <= self.len),
+            "block {i} out of bounds {}",
+            self.len
+        );
+        #[cfg(not(loom))]
+        {
+            // SAFETY: `i + 16 <= len`: the 16 words are inside the mapping, zero-initialised
+            // `AtomicU64`s (arrays of them have the element's alignment), living as long as
+            // `self`.
+            unsafe { &*self.ptr.add(i).cast::<[AtomicU64; 16]>() }
+        }
+        #[cfg(loom)]
+        {
+            match <&[AtomicU64; 16]>::try_from(&self.items[i..i + 16]) {
+                Ok(b) => b,
+                Err(_) => unreachable!("the slice has 16 words"),
+            }
+        }
+    }
+
     /// Hints the CPU to fetch word `i`'s cache line.
-    #[inline]
+    #[inline(always)]
     pub fn prefetch(&self, i: usize) {
         #[cfg(all(not(loom), target_arch = "x86_64"))]
-        if i < self.len {
-            // SAFETY: prefetching is a hint that never faults; the address is inside the mapping.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(
-                    self.ptr.add(i) as *const i8,
-                    std::arch::x86_64::_MM_HINT_T0,
-                );
-            }
+        // SAFETY: prefetching is a hint that never faults, whatever the address (so no bounds
+        // check: it would cost more than the hint); `wrapping_add` computes the address
+        // without claiming it is in bounds.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(
+                self.ptr.wrapping_add(i) as *const i8,
+                std::arch::x86_64::_MM_HINT_T0,
+            );
         }
         #[cfg(any(loom, not(target_arch = "x86_64")))]
         let _ = i;
@@ -139,6 +167,21 @@ mod tests {
         a.get(12345).store(7, Ordering::Relaxed);
         a.prefetch(99);
         assert_eq!(a.get(12345).load(Ordering::Relaxed), 7);
+        let block = a.block16(12336);
+        assert_eq!(
+            block[9].load(Ordering::Relaxed),
+            7,
+            "a block is a view of the words"
+        );
+        block[15].store(3, Ordering::Relaxed);
+        assert_eq!(a.get(12351).load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn block_bounds_are_checked() {
+        let a = AtomicArray::new(20, false).unwrap();
+        a.block16(5);
     }
 
     #[test]

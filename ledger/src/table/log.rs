@@ -1,0 +1,269 @@
+//! The transfer log: a fixed-capacity array of 128-byte records handed out in chunks, each chunk
+//! to one partition, which fills it in timestamp order.
+//!
+//! Why a log and not records in hash slots: a transfer is written once and never changed (the
+//! state of a pending transfer lives in its partition). Appending it streams the record into
+//! the next slot of the partition's chunk (lines the prefetcher and the write-combining buffers
+//! handle well), and only a compact 8-byte index entry (see [`super::transfers`]) goes to a
+//! random place; a record in a hash slot costs two random lines per insert. On the development
+//! VM that halves the memory cost of an insert (docs/BENCHMARKS.md, "Ledger core").
+//!
+//! Records are read and written as atomic words so a reader racing a writer never causes a
+//! data race in Rust's memory model; the index entry that points to a record is published with
+//! release ordering after the record is written, so a reader that acquires the entry sees the
+//! whole record. A record's slot is rewritten only when the batch that wrote it rolls it back
+//! (before anyone could see it committed).
+
+use super::storage::AtomicArray;
+use super::sync::AtomicU64;
+use super::{load16, store16};
+use crate::types::{from_words, to_words, Transfer};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+
+/// Records per chunk (512 KiB): small enough that a partition's unfilled last chunk wastes
+/// little, large enough that chunk hand-outs are rare.
+#[cfg(not(loom))]
+pub(crate) const CHUNK: usize = 4096;
+/// Model checking wants tiny tables (every atomic is a model object).
+#[cfg(loom)]
+pub(crate) const CHUNK: usize = 2;
+
+const WORDS: usize = 16;
+
+pub(crate) struct RecordLog {
+    words: AtomicArray,
+    /// Per chunk: the partition that took it (high half) and its place among that
+    /// partition's chunks (low half), so a slot maps back to a position in its partition.
+    owners: AtomicArray,
+    chunks: usize,
+    next_chunk: AtomicUsize,
+}
+
+impl RecordLog {
+    /// A log that can hold `capacity` records however they are spread over `partitions`
+    /// partitions (each partition may leave one chunk partly filled).
+    pub fn new(capacity: usize, partitions: usize, prefault: bool) -> Result<RecordLog, String> {
+        let chunks = capacity.div_ceil(CHUNK) + partitions.max(1);
+        let slots = chunks
+            .checked_mul(CHUNK)
+            .filter(|&s| s <= u32::MAX as usize)
+            .ok_or_else(|| format!("transfer capacity {capacity} is too large"))?;
+        Ok(RecordLog {
+            words: AtomicArray::new(slots * WORDS, prefault)?,
+            owners: AtomicArray::new(chunks, prefault)?,
+            chunks,
+            next_chunk: AtomicUsize::new(0),
+        })
+    }
+
+    /// Hands a fresh chunk to `partition` as its `seq`-th; `None` when every chunk is taken
+    /// (the ledger's capacity accounting makes that unreachable).
+    pub fn take_chunk(&self, partition: usize, seq: usize) -> Option<u32> {
+        let c = self.next_chunk.fetch_add(1, AcqRel);
+        if c < self.chunks {
+            // Relaxed: the chunk's records are published later by index entries (release).
+            self.owners
+                .get(c)
+                .store(((partition as u64) << 32) | seq as u64, Relaxed);
+            Some(c as u32)
+        } else {
+            self.next_chunk.fetch_sub(1, AcqRel);
+            None
+        }
+    }
+
+    /// The position of `slot` in the log of the partition that took its chunk (the caller has
+    /// acquired an index entry pointing to the slot, so the chunk's owner is visible).
+    #[inline]
+    pub fn position(&self, slot: u32) -> usize {
+        let seq = self.owners.get(slot as usize / CHUNK).load(Relaxed) as u32;
+        seq as usize * CHUNK + slot as usize % CHUNK
+    }
+
+    #[inline(always)]
+    fn record(&self, slot: u32) -> &[AtomicU64; WORDS] {
+        self.words.block16(slot as usize * WORDS)
+    }
+
+    /// Writes a record into a slot its partition owns and nobody can see yet.
+    #[inline]
+    pub fn write(&self, slot: u32, t: &Transfer) {
+        store16(self.record(slot), &to_words(t));
+    }
+
+    /// Writes `t` as created at `timestamp` (the one field a plain transfer's record changes).
+    #[inline(always)]
+    pub fn write_created(&self, slot: u32, t: &Transfer, timestamp: u64) {
+        let words: &[u64; WORDS] = zerocopy::transmute_ref!(t);
+        let r = self.record(slot);
+        for i in 0..WORDS - 1 {
+            r[i].store(words[i], Relaxed);
+        }
+        r[WORDS - 1].store(timestamp, Relaxed);
+    }
+
+    /// Reads a record. The caller has acquired the index entry that points to it (or holds
+    /// the partition that wrote it), so the words are those of the committed record.
+    #[inline]
+    pub fn read(&self, slot: u32) -> Transfer {
+        from_words(&load16(self.record(slot)))
+    }
+
+    /// The id of the record at `slot` (words 0 and 1).
+    #[inline(always)]
+    pub fn id(&self, slot: u32) -> u128 {
+        let r = self.record(slot);
+        u128::from(r[0].load(Relaxed)) | (u128::from(r[1].load(Relaxed)) << 64)
+    }
+
+    /// The timestamp of the record at `slot` (word 15).
+    #[inline(always)]
+    pub fn timestamp(&self, slot: u32) -> u64 {
+        self.record(slot)[15].load(Relaxed)
+    }
+}
+
+/// A partition's part of the log: its chunks in order, and how many records it holds. Position
+/// `i` is the partition's `i`-th transfer, so positions are in timestamp order.
+pub(crate) struct PartitionLog {
+    partition: usize,
+    chunks: Vec<u32>,
+    len: usize,
+}
+
+impl PartitionLog {
+    pub fn new(partition: usize) -> PartitionLog {
+        PartitionLog {
+            partition,
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The log slot of position `pos` (< len).
+    #[inline(always)]
+    pub fn slot(&self, pos: usize) -> u32 {
+        debug_assert!(pos < self.chunks.len() * CHUNK);
+        (self.chunks[pos / CHUNK] as usize * CHUNK + pos % CHUNK) as u32
+    }
+
+    /// The slot the next append will use, taking a chunk when the current one is full.
+    #[inline(always)]
+    pub fn next_slot(&mut self, log: &RecordLog) -> Option<u32> {
+        if self.len == self.chunks.len() * CHUNK {
+            self.chunks
+                .push(log.take_chunk(self.partition, self.chunks.len())?);
+        }
+        Some(self.slot(self.len))
+    }
+
+    /// Appends the record just written at [`PartitionLog::next_slot`].
+    #[inline(always)]
+    pub fn push(&mut self) {
+        debug_assert!(self.len < self.chunks.len() * CHUNK);
+        self.len += 1;
+    }
+
+    /// Drops the records from position `len` on (a rolled-back chain or attempt); their slots
+    /// are reused by the next appends.
+    pub fn truncate(&mut self, len: usize) {
+        debug_assert!(len <= self.len);
+        self.len = len;
+    }
+}
+
+/// The first index in `0..len` for which `pred` is false (`pred` is true then false).
+pub(crate) fn partition_point(len: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn t(id: u128, timestamp: u64) -> Transfer {
+        Transfer {
+            id,
+            amount: id * 3,
+            timestamp,
+            ..Transfer::default()
+        }
+    }
+
+    #[test]
+    fn partitions_fill_their_own_chunks_in_order() {
+        let log = RecordLog::new(3 * CHUNK, 2, false).unwrap();
+        let (mut a, mut b) = (PartitionLog::new(0), PartitionLog::new(1));
+        for i in 0..(CHUNK + 10) as u128 {
+            let s = a.next_slot(&log).unwrap();
+            log.write(s, &t(i + 1, 100 + i as u64 * 2));
+            a.push();
+            if i < 5 {
+                let s = b.next_slot(&log).unwrap();
+                log.write(s, &t(1_000_000 + i, 101 + i as u64 * 2));
+                b.push();
+            }
+        }
+        assert_eq!((a.len(), b.len()), (CHUNK + 10, 5));
+        assert_eq!(
+            a.chunks,
+            vec![0, 2],
+            "a took a second chunk after b took one"
+        );
+        assert_eq!(
+            log.read(a.slot(CHUNK + 3)),
+            t(CHUNK as u128 + 4, 100 + (CHUNK as u64 + 3) * 2)
+        );
+        assert_eq!(log.id(b.slot(4)), 1_000_004);
+        assert!((1..a.len()).all(|p| log.timestamp(a.slot(p - 1)) < log.timestamp(a.slot(p))));
+        // Slots map back to their positions, across chunks and partitions.
+        for pos in [0, 1, CHUNK - 1, CHUNK, CHUNK + 9] {
+            assert_eq!(log.position(a.slot(pos)), pos);
+        }
+        assert_eq!(log.position(b.slot(4)), 4);
+        // Rolled-back positions are reused.
+        a.truncate(3);
+        let s = a.next_slot(&log).unwrap();
+        assert_eq!(s, a.slot(3));
+    }
+
+    #[test]
+    fn the_log_has_room_for_its_capacity_whatever_the_spread() {
+        // 2 partitions, capacity 5: each may leave one chunk partly filled.
+        let log = RecordLog::new(5, 2, false).unwrap();
+        assert!(log.take_chunk(0, 0).is_some());
+        assert!(log.take_chunk(1, 0).is_some());
+        assert!(log.take_chunk(0, 1).is_some());
+        assert_eq!(log.take_chunk(1, 1), None, "chunks are bounded");
+        assert_eq!(
+            log.take_chunk(1, 1),
+            None,
+            "and a refused take does not leak"
+        );
+    }
+
+    #[test]
+    fn partition_point_finds_the_boundary() {
+        let xs = [1, 3, 3, 5, 8];
+        for probe in 0..10 {
+            assert_eq!(
+                partition_point(xs.len(), |i| xs[i] < probe),
+                xs.partition_point(|&x| x < probe)
+            );
+        }
+    }
+}

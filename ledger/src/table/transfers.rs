@@ -1,0 +1,639 @@
+//! The transfers table: a fixed-capacity, open-addressing, lock-free hash index from transfer id
+//! to the record's slot in the [`RecordLog`], plus the ids of failed transfers ("orphans").
+//!
+//! An index entry is one 64-bit word:
+//!
+//! ```text
+//! bits 0..2    state: EMPTY, LIVE (a transfer), ORPHAN (a burned id), TOMBSTONE (rolled back)
+//! bit  2       UNCOMMITTED (orphans only): written by a batch that has not committed
+//! bits 3..11   partition that wrote it
+//! bits 11..32  fingerprint: 21 bits of the id's hash, to skip most id comparisons
+//! bits 32..64  payload: the record's log slot (LIVE) or the orphan's slot (ORPHAN)
+//! ```
+//!
+//! - **Insert**: the writer first writes the record (or the orphan id) where nobody looks yet,
+//!   then claims an EMPTY entry with one compare-and-swap (release) that publishes it, so an id
+//!   is inserted at most once even when partitions race: the loser sees the winner's entry.
+//! - **Commit** of a partition's transfers is one store: its committed log length (release,
+//!   inside the partition's commit window). A LIVE entry is committed when its record's
+//!   position in its partition's log is below that length, so commit never touches the
+//!   batch's index entries again (they are long out of cache by then). Orphans, rare, carry an
+//!   UNCOMMITTED bit cleared one by one. **Rollback** turns the entry into a TOMBSTONE, never
+//!   reused (capacity accounting counts it), and the log positions are reused.
+//! - **Readers** acquire an entry, read the id it points to, then the partition's committed
+//!   length, then the entry again: a committed record is never rewritten, and an entry that
+//!   was rolled back (its slot possibly rewritten since) shows as changed, so the probe starts
+//!   over. An id read through an entry that is being rolled back may be torn; then the entry is
+//!   already a tombstone, and skipping it is the right answer anyway.
+
+use super::hash_id;
+use super::log::RecordLog;
+use super::storage::AtomicArray;
+use super::sync::{spin, AtomicU64};
+use crate::types::Transfer;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+pub(crate) const EMPTY: u64 = 0;
+pub(crate) const LIVE: u64 = 1;
+pub(crate) const ORPHAN: u64 = 2;
+pub(crate) const TOMBSTONE: u64 = 3;
+const STATE_MASK: u64 = 0b11;
+pub(crate) const UNCOMMITTED: u64 = 1 << 2;
+const PARTITION_SHIFT: u32 = 3;
+const PARTITION_BITS: u32 = 8;
+const FINGERPRINT_SHIFT: u32 = 11;
+const FINGERPRINT_BITS: u32 = 21;
+const PAYLOAD_SHIFT: u32 = 32;
+
+/// Most partitions an entry can name.
+pub(crate) const MAX_PARTITIONS: usize = 1 << PARTITION_BITS;
+
+#[inline(always)]
+pub(crate) fn state(e: u64) -> u64 {
+    e & STATE_MASK
+}
+
+#[inline(always)]
+pub(crate) fn partition(e: u64) -> usize {
+    ((e >> PARTITION_SHIFT) & ((1 << PARTITION_BITS) - 1)) as usize
+}
+
+#[inline(always)]
+fn fingerprint_field(e: u64) -> u64 {
+    (e >> FINGERPRINT_SHIFT) & ((1 << FINGERPRINT_BITS) - 1)
+}
+
+#[inline(always)]
+pub(crate) fn payload(e: u64) -> u32 {
+    (e >> PAYLOAD_SHIFT) as u32
+}
+
+#[inline(always)]
+fn fingerprint_of(hash: u64) -> u64 {
+    hash >> (64 - FINGERPRINT_BITS)
+}
+
+#[inline(always)]
+fn make(state: u64, partition: usize, fingerprint: u64, payload: u32) -> u64 {
+    debug_assert!(state <= TOMBSTONE && partition < MAX_PARTITIONS);
+    state
+        | ((partition as u64) << PARTITION_SHIFT)
+        | (fingerprint << FINGERPRINT_SHIFT)
+        | (u64::from(payload) << PAYLOAD_SHIFT)
+}
+
+/// Where an id stands, as seen by a writer (entry positions are `pos`, log slots `slot`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TProbe {
+    /// A transfer: committed, or uncommitted but written by a partition the caller holds.
+    Live { pos: u32, slot: u32 },
+    /// A burned id (committed, or the caller's own).
+    Orphan { pos: u32 },
+    /// Another holder's uncommitted entry has this id: its batch may still roll back.
+    Foreign { pos: u32 },
+    /// Absent; the first empty entry of the probe sequence (where an insert would go).
+    Absent { pos: u32 },
+}
+
+/// The entry was claimed by someone else between the probe and the insert: probe again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Raced;
+
+/// A partition's committed log length, on a line of its own.
+#[repr(align(128))]
+struct Committed(AtomicU64);
+
+pub(crate) struct TransferTable {
+    index: AtomicArray,
+    mask: usize,
+    pub log: RecordLog,
+    /// Per partition: how many positions of its log are committed.
+    committed: Box<[Committed]>,
+    /// Burned ids, two words each, handed out by `orphans_used`.
+    orphans: AtomicArray,
+    orphans_used: AtomicUsize,
+}
+
+impl TransferTable {
+    /// A table for `capacity` transfers (live, orphaned and rolled back together) written by
+    /// up to `partitions` partitions. Index entries: the next power of two of capacity / 0.75.
+    pub fn new(
+        capacity: usize,
+        partitions: usize,
+        prefault: bool,
+    ) -> Result<TransferTable, String> {
+        assert!(partitions <= MAX_PARTITIONS);
+        let entries = (capacity.max(1) * 4 / 3 + 1).next_power_of_two().max(8);
+        if entries > u32::MAX as usize {
+            return Err(format!("transfer capacity {capacity} is too large"));
+        }
+        Ok(TransferTable {
+            index: AtomicArray::new(entries, prefault)?,
+            mask: entries - 1,
+            log: RecordLog::new(capacity, partitions, prefault)?,
+            committed: (0..partitions.max(1))
+                .map(|_| Committed(AtomicU64::new(0)))
+                .collect(),
+            // Orphans are rare: their pages are touched only when used.
+            orphans: AtomicArray::new(capacity.max(1) * 2, false)?,
+            orphans_used: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn entries(&self) -> usize {
+        self.mask + 1
+    }
+
+    #[inline(always)]
+    fn entry(&self, pos: u32) -> &AtomicU64 {
+        self.index.get(pos as usize)
+    }
+
+    /// The entry at `pos`, acquired.
+    #[inline]
+    pub fn entry_at(&self, pos: u32) -> u64 {
+        self.entry(pos).load(Acquire)
+    }
+
+    /// Hints the CPU to fetch the index line of the home entry of an id with `hash`.
+    #[inline(always)]
+    pub fn prefetch_hash(&self, hash: u64) {
+        self.index.prefetch(hash as usize & self.mask);
+    }
+
+    /// The fast path's probe: the empty entry where an id with `hash` would go when no entry
+    /// on the way could be it (no fingerprint match), or None (take the general path).
+    #[inline(always)]
+    pub fn absent_at(&self, hash: u64) -> Option<u32> {
+        let fp = fingerprint_of(hash);
+        let mut pos = (hash as usize & self.mask) as u32;
+        for _ in 0..=self.mask {
+            let e = self.entry(pos).load(Acquire);
+            if e == EMPTY {
+                return Some(pos);
+            }
+            if state(e) != TOMBSTONE && fingerprint_field(e) == fp {
+                return None;
+            }
+            pos = ((pos as usize + 1) & self.mask) as u32;
+        }
+        None
+    }
+
+    fn orphan_id(&self, o: u32) -> u128 {
+        let lo = self.orphans.get(o as usize * 2).load(Relaxed);
+        let hi = self.orphans.get(o as usize * 2 + 1).load(Relaxed);
+        u128::from(lo) | (u128::from(hi) << 64)
+    }
+
+    /// The id an (acquired, non-empty) entry stands for.
+    #[inline]
+    fn id_of(&self, e: u64) -> u128 {
+        match state(e) {
+            ORPHAN => self.orphan_id(payload(e)),
+            _ => self.log.id(payload(e)),
+        }
+    }
+
+    /// Whether a LIVE entry (acquired) is committed: its record's position is below its
+    /// partition's committed length.
+    #[inline]
+    fn live_committed(&self, e: u64) -> bool {
+        let pos = self.log.position(payload(e)) as u64;
+        pos < self.committed[partition(e)].0.load(Acquire)
+    }
+
+    /// Where `id` stands: `mine(p)` says whether the caller holds partition `p` (a holder sees
+    /// its own uncommitted entries; everyone else sees committed ones only).
+    #[inline]
+    fn find(&self, id: u128, mine: impl Fn(usize) -> bool) -> TProbe {
+        let hash = hash_id(id);
+        let fp = fingerprint_of(hash);
+        'again: loop {
+            let mut pos = (hash as usize & self.mask) as u32;
+            for _ in 0..=self.mask {
+                let e = self.entry(pos).load(Acquire);
+                if e == EMPTY {
+                    return TProbe::Absent { pos };
+                }
+                if state(e) != TOMBSTONE && fingerprint_field(e) == fp && self.id_of(e) == id {
+                    let own = mine(partition(e));
+                    if state(e) == ORPHAN {
+                        if e & UNCOMMITTED != 0 && !own {
+                            return TProbe::Foreign { pos };
+                        }
+                        return TProbe::Orphan { pos };
+                    }
+                    if !own {
+                        if !self.live_committed(e) {
+                            return TProbe::Foreign { pos };
+                        }
+                        // The committed length was acquired after the id was read: if the entry
+                        // is unchanged, it was committed (not rolled back) and its record is
+                        // final; a rolled-back entry shows as a tombstone now.
+                        if self.entry(pos).load(Relaxed) != e {
+                            continue 'again;
+                        }
+                    }
+                    return TProbe::Live {
+                        pos,
+                        slot: payload(e),
+                    };
+                }
+                pos = ((pos as usize + 1) & self.mask) as u32;
+            }
+            // Unreachable with a load factor below 1 (capacity is enforced by the ledger).
+            return TProbe::Absent { pos: u32::MAX };
+        }
+    }
+
+    /// Finds `id` as a writer sees it: `mine(p)` says whether the caller holds partition `p`
+    /// (its own uncommitted entries are visible to it).
+    #[inline]
+    pub fn probe(&self, id: u128, mine: impl Fn(usize) -> bool) -> TProbe {
+        self.find(id, mine)
+    }
+
+    /// Finds `id` as a reader sees it: only committed transfers. Returns the log slot, and the
+    /// partition of any entry carrying the id (committed or not), for consistency checks.
+    pub fn find_committed(&self, id: u128) -> (Option<u32>, Option<usize>) {
+        match self.find(id, |_| false) {
+            TProbe::Live { pos, slot } => (Some(slot), Some(partition(self.entry_at(pos)))),
+            TProbe::Orphan { pos } | TProbe::Foreign { pos } => {
+                (None, Some(partition(self.entry_at(pos))))
+            }
+            TProbe::Absent { .. } => (None, None),
+        }
+    }
+
+    /// Publishes the transfer already written at log `slot` under entry `pos` (which a probe
+    /// reported absent) for partition `me`; it is committed with `me`'s log.
+    #[inline]
+    pub fn insert(&self, pos: u32, id: u128, slot: u32, me: usize) -> Result<(), Raced> {
+        self.insert_hashed(pos, id, hash_id(id), slot, me)
+    }
+
+    /// [`TransferTable::insert`] for a caller that has the id's hash.
+    #[inline(always)]
+    pub fn insert_hashed(
+        &self,
+        pos: u32,
+        id: u128,
+        hash: u64,
+        slot: u32,
+        me: usize,
+    ) -> Result<(), Raced> {
+        debug_assert_eq!(self.log.id(slot), id);
+        debug_assert_eq!(hash, hash_id(id));
+        let e = make(LIVE, me, fingerprint_of(hash), slot);
+        self.entry(pos)
+            .compare_exchange(EMPTY, e, AcqRel, Acquire)
+            .map(|_| ())
+            .map_err(|_| Raced)
+    }
+
+    /// Takes an orphan slot (the ledger's capacity accounting bounds them by the capacity).
+    pub fn take_orphan_slot(&self) -> Option<u32> {
+        let o = self.orphans_used.fetch_add(1, AcqRel);
+        if o * 2 < self.orphans_len() {
+            Some(o as u32)
+        } else {
+            self.orphans_used.fetch_sub(1, AcqRel);
+            None
+        }
+    }
+
+    fn orphans_len(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Burns `id` under entry `pos` (reported absent), using orphan slot `o`.
+    pub fn insert_orphan(&self, pos: u32, id: u128, o: u32, me: usize) -> Result<(), Raced> {
+        self.orphans.get(o as usize * 2).store(id as u64, Relaxed);
+        self.orphans
+            .get(o as usize * 2 + 1)
+            .store((id >> 64) as u64, Relaxed);
+        let e = make(ORPHAN, me, fingerprint_of(hash_id(id)), o) | UNCOMMITTED;
+        self.entry(pos)
+            .compare_exchange(EMPTY, e, AcqRel, Acquire)
+            .map(|_| ())
+            .map_err(|_| Raced)
+    }
+
+    /// Makes an uncommitted orphan visible (inside its partition's commit window).
+    #[inline]
+    pub fn commit_orphan(&self, pos: u32) {
+        let e = self.entry(pos).load(Relaxed);
+        debug_assert!(state(e) == ORPHAN && e & UNCOMMITTED != 0);
+        self.entry(pos).store(e & !UNCOMMITTED, Release);
+    }
+
+    /// Makes the first `len` positions of `partition`'s log committed (inside its commit
+    /// window; the records were published by their entries already).
+    #[inline]
+    pub fn publish(&self, partition: usize, len: usize) {
+        let c = &self.committed[partition].0;
+        debug_assert!(
+            len as u64 >= c.load(Relaxed),
+            "a committed transfer never goes"
+        );
+        c.store(len as u64, Release);
+    }
+
+    /// Turns a rolled-back entry into a tombstone (it was never visible).
+    pub fn tombstone(&self, pos: u32) {
+        let e = self.entry(pos).load(Relaxed);
+        debug_assert!(
+            (state(e) == LIVE && !self.live_committed(e)) || e & UNCOMMITTED != 0,
+            "only uncommitted entries are rolled back"
+        );
+        self.entry(pos)
+            .store((e & !(STATE_MASK | UNCOMMITTED)) | TOMBSTONE, Release);
+    }
+
+    /// Whether the entry at `pos` is settled: committed or rolled back.
+    pub fn settled(&self, pos: u32) -> bool {
+        let e = self.entry(pos).load(Acquire);
+        match state(e) {
+            LIVE => self.live_committed(e),
+            ORPHAN => e & UNCOMMITTED == 0,
+            _ => true,
+        }
+    }
+
+    /// Waits until the entry at `pos` is settled.
+    pub fn wait_settled(&self, pos: u32) {
+        while !self.settled(pos) {
+            spin();
+            #[cfg(not(loom))]
+            std::thread::yield_now();
+        }
+    }
+
+    /// The transfer at a log slot.
+    #[inline]
+    pub fn read(&self, slot: u32) -> Transfer {
+        self.log.read(slot)
+    }
+
+    /// The log slots of every committed transfer, in index order (for `verify` and tests).
+    pub fn committed_slots(&self) -> Vec<u32> {
+        (0..self.entries() as u32)
+            .filter_map(|pos| {
+                let e = self.entry(pos).load(Acquire);
+                (state(e) == LIVE && self.live_committed(e)).then(|| payload(e))
+            })
+            .collect()
+    }
+
+    /// (live, orphan, tombstone) entry counts, for `verify` and tests.
+    pub fn census(&self) -> (usize, usize, usize) {
+        let (mut live, mut orphan, mut tomb) = (0, 0, 0);
+        for pos in 0..self.entries() as u32 {
+            let e = self.entry(pos).load(Acquire);
+            if e == EMPTY {
+                continue;
+            }
+            match state(e) {
+                LIVE => live += 1,
+                ORPHAN => orphan += 1,
+                _ => tomb += 1,
+            }
+        }
+        (live, orphan, tomb)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::table::log::PartitionLog;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn transfer(id: u128, v: u128) -> Transfer {
+        // Every amount-like field equals `v`: a reader seeing mixed values saw a torn record.
+        Transfer {
+            id,
+            debit_account_id: v,
+            credit_account_id: v,
+            amount: v,
+            user_data_128: v,
+            ledger: 1,
+            code: 1,
+            timestamp: v as u64,
+            ..Transfer::default()
+        }
+    }
+
+    /// Writes `r` at the partition's next log slot (the insert publishes it).
+    fn append(t: &TransferTable, part: &mut PartitionLog, r: &Transfer) -> u32 {
+        let slot = part.next_slot(&t.log).unwrap();
+        t.log.write(slot, r);
+        part.push();
+        slot
+    }
+
+    #[test]
+    fn insert_probe_commit_tombstone() {
+        let t = TransferTable::new(100, 2, false).unwrap();
+        let mut part = PartitionLog::new(0);
+        let TProbe::Absent { pos } = t.probe(42, |p| p == 0) else {
+            panic!("empty table")
+        };
+        let slot = append(&t, &mut part, &transfer(42, 1));
+        t.insert(pos, 42, slot, 0).unwrap();
+        assert_eq!(
+            t.probe(42, |p| p == 0),
+            TProbe::Live { pos, slot },
+            "own uncommitted transfer is visible to its partition"
+        );
+        assert_eq!(
+            t.probe(42, |p| p == 1),
+            TProbe::Foreign { pos },
+            "but not settled for another partition"
+        );
+        assert_eq!(
+            t.find_committed(42),
+            (None, Some(0)),
+            "readers don't see it"
+        );
+        assert!(!t.settled(pos));
+        t.publish(0, part.len());
+        assert!(t.settled(pos));
+        assert_eq!(t.probe(42, |p| p == 1), TProbe::Live { pos, slot });
+        assert_eq!(t.find_committed(42), (Some(slot), Some(0)));
+        assert_eq!(t.read(slot), transfer(42, 1));
+
+        let TProbe::Absent { pos: pos2 } = t.probe(43, |p| p == 0) else {
+            panic!()
+        };
+        let slot2 = append(&t, &mut part, &transfer(43, 2));
+        t.insert(pos2, 43, slot2, 0).unwrap();
+        t.tombstone(pos2);
+        assert!(t.settled(pos2), "a tombstone is settled");
+        part.truncate(1);
+        assert!(
+            matches!(t.probe(43, |p| p == 0), TProbe::Absent { pos } if pos != pos2),
+            "tombstones are never reused"
+        );
+        assert_eq!(t.find_committed(43), (None, None));
+        // The rolled-back slot is reused by the next record, and the tombstone stays dead
+        // even though its slot now holds another transfer.
+        assert_eq!(append(&t, &mut part, &transfer(44, 3)), slot2);
+        t.publish(0, part.len());
+        assert_eq!(t.find_committed(44), (None, None), "44 was never indexed");
+        assert_eq!(t.find_committed(43), (None, None), "nor is 43 back");
+        assert_eq!(t.census(), (1, 0, 1));
+    }
+
+    #[test]
+    fn orphans_are_found_and_insert_races_are_reported() {
+        let t = TransferTable::new(16, 4, false).unwrap();
+        let TProbe::Absent { pos } = t.probe(9, |p| p == 3) else {
+            panic!()
+        };
+        let o = t.take_orphan_slot().unwrap();
+        t.insert_orphan(pos, 9, o, 3).unwrap();
+        assert_eq!(t.probe(9, |p| p == 3), TProbe::Orphan { pos });
+        assert_eq!(t.probe(9, |p| p == 0), TProbe::Foreign { pos });
+        t.commit_orphan(pos);
+        assert_eq!(t.probe(9, |p| p == 0), TProbe::Orphan { pos });
+        assert_eq!(
+            t.find_committed(9),
+            (None, Some(3)),
+            "orphans are not transfers"
+        );
+        let o2 = t.take_orphan_slot().unwrap();
+        assert_eq!(t.insert_orphan(pos, 10, o2, 0), Err(Raced));
+        assert_eq!(t.census(), (0, 1, 0));
+    }
+
+    #[test]
+    fn orphan_slots_are_bounded_by_the_capacity() {
+        let t = TransferTable::new(3, 1, false).unwrap();
+        for _ in 0..3 {
+            assert!(t.take_orphan_slot().is_some());
+        }
+        assert_eq!(t.take_orphan_slot(), None);
+    }
+
+    #[test]
+    fn colliding_ids_probe_past_each_other() {
+        // A tiny index forces long probe chains through every state.
+        let t = TransferTable::new(5, 1, false).unwrap();
+        let mut part = PartitionLog::new(0);
+        for id in 1..=6u128 {
+            let TProbe::Absent { pos } = t.probe(id, |p| p == 0) else {
+                panic!("{id}")
+            };
+            let slot = append(&t, &mut part, &transfer(id, id));
+            t.insert(pos, id, slot, 0).unwrap();
+            if id % 2 == 0 {
+                t.tombstone(pos);
+                part.truncate(part.len() - 1);
+            } else {
+                t.publish(0, part.len());
+            }
+        }
+        for id in 1..=6u128 {
+            assert_eq!(t.find_committed(id).0.is_some(), id % 2 == 1, "{id}");
+        }
+    }
+
+    #[test]
+    fn concurrent_inserts_of_the_same_ids_have_one_winner_each() {
+        let t = Arc::new(TransferTable::new(20_000, 2, false).unwrap());
+        let wins = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..2)
+            .map(|p| {
+                let (t, wins) = (t.clone(), wins.clone());
+                std::thread::spawn(move || {
+                    let mut part = PartitionLog::new(p);
+                    for id in 1..=10_000u128 {
+                        loop {
+                            match t.probe(id, |q| q == p) {
+                                TProbe::Absent { pos } => {
+                                    let slot = append(&t, &mut part, &transfer(id, id));
+                                    if t.insert(pos, id, slot, p).is_ok() {
+                                        wins.fetch_add(1, Ordering::Relaxed);
+                                        t.publish(p, part.len());
+                                        break;
+                                    }
+                                    part.truncate(part.len() - 1);
+                                }
+                                TProbe::Foreign { pos } => t.wait_settled(pos),
+                                _ => break,
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        assert_eq!(wins.load(Ordering::Relaxed), 10_000);
+        assert_eq!(t.census().0, 10_000, "no id was inserted twice");
+        for id in 1..=10_000u128 {
+            let (Some(slot), _) = t.find_committed(id) else {
+                panic!("{id} lost")
+            };
+            assert_eq!(t.read(slot), transfer(id, id));
+        }
+    }
+
+    #[test]
+    fn readers_see_committed_transfers_whole_while_slots_are_recycled() {
+        // One writer inserts transfers, rolling every second one back and reusing its slot;
+        // readers look ids up all the while and must only ever see whole committed records.
+        let t = Arc::new(TransferTable::new(300_000, 1, false).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let (t, stop, seen) = (t.clone(), stop.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    let mut id = 1u128 + r;
+                    while !stop.load(Ordering::Relaxed) {
+                        if let (Some(slot), _) = t.find_committed(id) {
+                            let got = t.read(slot);
+                            assert_eq!(got, transfer(id, id), "torn or wrong record");
+                            assert_eq!(id % 2, 1, "a rolled-back transfer was seen");
+                            seen.fetch_add(1, Ordering::Relaxed);
+                        }
+                        id = if id > 200_000 { 1 + r } else { id + 2 };
+                    }
+                })
+            })
+            .collect();
+        let mut part = PartitionLog::new(0);
+        let mut id = 0u128;
+        while id < 200_000 || seen.load(Ordering::Relaxed) < 10_000 {
+            id += 1;
+            if id > 250_000 {
+                break;
+            }
+            let TProbe::Absent { pos } = t.probe(id, |p| p == 0) else {
+                panic!()
+            };
+            let slot = append(&t, &mut part, &transfer(id, id));
+            t.insert(pos, id, slot, 0).unwrap();
+            if id % 2 == 0 {
+                t.tombstone(pos);
+                part.truncate(part.len() - 1);
+            } else {
+                t.publish(0, part.len());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert!(
+            seen.load(Ordering::Relaxed) >= 10_000,
+            "readers read while writes went on"
+        );
+    }
+}
