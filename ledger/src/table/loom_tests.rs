@@ -1,9 +1,15 @@
-//! Model-checked (loom) proofs of the table's concurrency protocols on a tiny table.
+//! Model-checked (loom) proofs of the tables' concurrency protocols on tiny tables.
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p ledger --release --lib table::loom_tests`.
+//!
+//! Every model runs its two sides in spawned threads, the main thread only joining them: loom
+//! 0.7 explores a single interleaving when a spawned thread loads an atomic before it writes
+//! it while the main thread reads it (tokio-rs/loom#392), which would make a test prove
+//! nothing. Each test also asserts that loom explored more than one interleaving.
 
 use super::*;
 use crate::types::Account;
 use loom::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
 
 fn account(id: u128, v: u128) -> Account {
     Account {
@@ -16,78 +22,219 @@ fn account(id: u128, v: u128) -> Account {
     }
 }
 
-/// Explores every interleaving with up to 2 preemptions (the full space of 16-word records is
-/// too large to enumerate; bounded preemption is loom's standard answer and catches the
-/// reorderings a seqlock gets wrong).
-fn bounded(f: impl Fn() + Sync + Send + 'static) {
+/// Explores every interleaving with up to `preemptions` preemptions (the full space of
+/// 16-word records is too large to enumerate; bounded preemption is loom's standard answer and
+/// catches the reorderings a seqlock gets wrong), and checks that it explored more than one.
+fn explore(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    // A std atomic: the counter is outside the model.
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(f);
+    builder.preemption_bound = Some(preemptions);
+    builder.check(move || {
+        counted.fetch_add(1, StdOrdering::Relaxed);
+        f();
+    });
+    let explored = runs.load(StdOrdering::Relaxed);
+    assert!(
+        explored > 1,
+        "loom explored {explored} interleaving(s) only"
+    );
+}
+
+/// Runs `a` and `b` on two spawned threads and joins them.
+fn both<A, B>(
+    a: impl FnOnce() -> A + Send + 'static,
+    b: impl FnOnce() -> B + Send + 'static,
+) -> (A, B)
+where
+    A: Send + 'static,
+    B: Send + 'static,
+{
+    let a = loom::thread::spawn(a);
+    let b = loom::thread::spawn(b);
+    (a.join().unwrap(), b.join().unwrap())
 }
 
 #[test]
 fn sequence_lock_reads_are_never_torn() {
-    bounded(|| {
+    // One preemption is enough for a torn read (the writer runs whole in the middle of the
+    // reader's words); memory-order effects are explored whatever the bound. Two take 20
+    // minutes.
+    explore(1, || {
         let t = Arc::new(RecordTable::new(2, false).unwrap());
         let Probe::Absent(at) = t.probe(1, |p| p == 0) else {
             panic!()
         };
         t.insert(at, 1, &account(1, 0), LIVE, 0).unwrap();
         t.commit(at);
-        let t2 = t.clone();
-        let writer = loom::thread::spawn(move || {
-            t2.write(at, &account(1, 1));
-        });
-        let (a, _) = t.read::<Account>(at);
-        assert_eq!(a.debits_pending, a.credits_posted, "torn read");
-        writer.join().unwrap();
+        let (t1, t2) = (t.clone(), t.clone());
+        both(
+            move || t1.write(at, &account(1, 1)),
+            move || {
+                let (a, _) = t2.read::<Account>(at);
+                assert_eq!(a.debits_pending, a.credits_posted, "torn read");
+            },
+        );
     });
 }
 
 #[test]
 fn racing_inserts_of_one_id_have_one_winner() {
-    loom::model(|| {
+    explore(3, || {
         let t = Arc::new(RecordTable::new(2, false).unwrap());
-        let handles: Vec<_> = (0..2)
-            .map(|p| {
-                let t = t.clone();
-                loom::thread::spawn(move || loop {
-                    match t.probe(7, |q| q == p) {
-                        Probe::Absent(at) => {
-                            if t.insert(at, 7, &account(7, p as u128), LIVE, p).is_ok() {
-                                t.commit(at);
-                                return true;
-                            }
+        let racer = |p: usize, t: Arc<RecordTable>| {
+            move || loop {
+                match t.probe(7, |q| q == p) {
+                    Probe::Absent(at) => {
+                        if t.insert(at, 7, &account(7, p as u128), LIVE, p).is_ok() {
+                            t.commit(at);
+                            return true;
                         }
-                        _ => return false,
                     }
-                })
-            })
-            .collect();
-        let wins: usize = handles
-            .into_iter()
-            .map(|h| usize::from(h.join().unwrap()))
-            .sum();
-        assert_eq!(wins, 1);
+                    _ => return false,
+                }
+            }
+        };
+        let (a, b) = both(racer(0, t.clone()), racer(1, t.clone()));
+        assert!(a != b, "exactly one winner");
     });
 }
 
 #[test]
 fn uncommitted_records_are_invisible_until_commit() {
-    loom::model(|| {
+    explore(3, || {
         let t = Arc::new(RecordTable::new(2, false).unwrap());
-        let t2 = t.clone();
-        let writer = loom::thread::spawn(move || {
-            let Probe::Absent(at) = t2.probe(5, |p| p == 0) else {
-                panic!()
-            };
-            t2.insert(at, 5, &account(5, 9), LIVE, 0).unwrap();
-            t2.commit(at);
-        });
-        if let (Some(slot), _) = t.find_committed(5) {
-            let (a, _) = t.read::<Account>(slot);
-            assert_eq!(a.debits_pending, 9, "a committed record is seen whole");
-        }
-        writer.join().unwrap();
+        let (t1, t2) = (t.clone(), t.clone());
+        both(
+            move || {
+                let Probe::Absent(at) = t1.probe(5, |p| p == 0) else {
+                    panic!()
+                };
+                t1.insert(at, 5, &account(5, 9), LIVE, 0).unwrap();
+                t1.commit(at);
+            },
+            move || {
+                if let (Some(slot), _) = t2.find_committed(5) {
+                    let (a, _) = t2.read::<Account>(slot);
+                    assert_eq!(a.debits_pending, 9, "a committed record is seen whole");
+                }
+            },
+        );
     });
+}
+
+mod transfers {
+    //! The transfers table's protocols: one winner per id, a commit that publishes a whole
+    //! partition at once, and a rolled-back slot reused without a reader ever seeing the
+    //! rolled-back transfer or a torn record.
+    use super::{both, explore};
+    use crate::table::log::PartitionLog;
+    use crate::table::transfers::{TProbe, TransferTable};
+    use crate::types::Transfer;
+    use loom::sync::Arc;
+
+    fn transfer(id: u128, v: u128) -> Transfer {
+        Transfer {
+            id,
+            amount: v,
+            user_data_128: v,
+            ledger: 1,
+            code: 1,
+            ..Transfer::default()
+        }
+    }
+
+    fn append(t: &TransferTable, part: &mut PartitionLog, r: &Transfer) -> u32 {
+        let slot = part.next_slot(&t.log).unwrap();
+        t.log.write(slot, r);
+        slot
+    }
+
+    #[test]
+    fn racing_inserts_of_one_id_have_one_winner() {
+        explore(3, || {
+            let t = Arc::new(TransferTable::new(2, 2, false).unwrap());
+            let racer = |p: usize, t: Arc<TransferTable>| {
+                move || {
+                    let mut part = PartitionLog::new(p);
+                    loop {
+                        match t.probe(7, |q| q == p) {
+                            TProbe::Absent { pos } => {
+                                let slot = append(&t, &mut part, &transfer(7, p as u128));
+                                if t.insert(pos, 7, slot, p).is_ok() {
+                                    part.push();
+                                    t.publish(p, part.len());
+                                    return true;
+                                }
+                            }
+                            _ => return false,
+                        }
+                    }
+                }
+            };
+            let (a, b) = both(racer(0, t.clone()), racer(1, t.clone()));
+            assert!(a != b, "exactly one winner");
+        });
+    }
+
+    #[test]
+    fn a_reader_sees_a_committed_transfer_whole_or_not_at_all() {
+        explore(3, || {
+            let t = Arc::new(TransferTable::new(2, 1, false).unwrap());
+            let (t1, t2) = (t.clone(), t.clone());
+            both(
+                move || {
+                    let mut part = PartitionLog::new(0);
+                    let TProbe::Absent { pos } = t1.probe(5, |p| p == 0) else {
+                        panic!()
+                    };
+                    let slot = append(&t1, &mut part, &transfer(5, 9));
+                    t1.insert(pos, 5, slot, 0).unwrap();
+                    part.push();
+                    t1.publish(0, part.len());
+                },
+                move || {
+                    if let (Some(slot), _) = t2.find_committed(5) {
+                        let r = t2.read(slot);
+                        assert_eq!((r.amount, r.user_data_128), (9, 9), "seen whole");
+                    }
+                },
+            );
+        });
+    }
+
+    #[test]
+    fn a_rolled_back_transfer_is_never_seen_though_its_slot_is_reused() {
+        // Three preemptions: the reader must read the rolled-back id, the writer reuse its
+        // slot and commit, and the reader then read the committed length.
+        explore(3, || {
+            let t = Arc::new(TransferTable::new(4, 1, false).unwrap());
+            let (t1, t2) = (t.clone(), t.clone());
+            both(
+                move || {
+                    let mut part = PartitionLog::new(0);
+                    // Transfer 5 is written, indexed, rolled back; transfer 6 reuses its slot
+                    // and commits.
+                    let TProbe::Absent { pos } = t1.probe(5, |p| p == 0) else {
+                        panic!()
+                    };
+                    let slot = append(&t1, &mut part, &transfer(5, 1));
+                    t1.insert(pos, 5, slot, 0).unwrap();
+                    t1.tombstone(pos);
+                    let TProbe::Absent { pos } = t1.probe(6, |p| p == 0) else {
+                        panic!()
+                    };
+                    let reused = append(&t1, &mut part, &transfer(6, 2));
+                    assert_eq!(reused, slot);
+                    t1.insert(pos, 6, reused, 0).unwrap();
+                    part.push();
+                    t1.publish(0, part.len());
+                },
+                move || {
+                    assert_eq!(t2.find_committed(5).0, None, "5 was never committed");
+                },
+            );
+        });
+    }
 }
