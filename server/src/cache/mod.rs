@@ -127,7 +127,7 @@ impl Store {
         let (tag, slot) = layout.bucket(hash);
         prefetch(tag);
         prefetch(slot);
-        prefetch(slot + std::mem::size_of::<table::Slot>() - 1);
+        prefetch(slot + table::BUCKET_BYTES - 1);
     }
 
     /// Publishes where `shard`'s table of `db` keeps its buckets, if that changed (called with
