@@ -4,7 +4,8 @@
 //!
 //! Per-core comparison: both servers pinned to CPU 0 with `taskset`, Ringledger with one worker;
 //! redis-benchmark pinned to CPU 1. A second Ringledger with two workers and no pinning is measured
-//! too (the client still on CPU 1), as the whole-machine figure.
+//! too (the client still on CPU 1), as the whole-machine figure. `--also BINARY` adds another
+//! build (1 worker, pinned), measured in the same alternation: an A/B of two builds in one run.
 
 use crate::cmd::{self, cargo, Result};
 use std::io::{Read, Write};
@@ -33,10 +34,14 @@ pub struct CacheBenchArgs {
     /// Use this server binary instead of building target/release/ringledger-server.
     #[arg(long)]
     pub server: Option<PathBuf>,
+    /// Also measure this ringledger-server binary (1 worker, pinned like the main one),
+    /// alternating with the others: an A/B of two builds in one run. Repeatable.
+    #[arg(long = "also", value_name = "BINARY")]
+    pub also: Vec<PathBuf>,
 }
 
 struct Server {
-    name: &'static str,
+    name: String,
     child: Child,
     port: u16,
 }
@@ -80,6 +85,15 @@ pub fn run(args: &CacheBenchArgs) -> Result {
     ];
     if !args.no_two_workers {
         servers.push(start_ringledger(&binary, &work, "ringledger-2w", 2, false)?);
+    }
+    for (i, other) in args.also.iter().enumerate() {
+        let name = format!(
+            "{}-1w",
+            other
+                .file_name()
+                .map_or_else(|| format!("also{i}"), |n| n.to_string_lossy().into_owned())
+        );
+        servers.push(start_ringledger(other, &work, &name, 1, true)?);
     }
 
     let tests: Vec<&str> = args
@@ -153,6 +167,27 @@ pub fn run(args: &CacheBenchArgs) -> Result {
         }
     }
     println!("tput x = ringledger-1w / redis-server throughput; cpu x = ringledger-1w / redis-server CPU per request");
+    if !args.also.is_empty() {
+        println!();
+        println!("each server against ringledger-1w (throughput x, CPU per request x)");
+        for (m, &(pipeline, _)) in modes.iter().enumerate() {
+            for (t, test) in tests.iter().enumerate() {
+                let med = |s: usize, f: fn(&Sample) -> f64| {
+                    median(samples[m][t][s].iter().map(f).collect())
+                };
+                print!("{:<4} {:<6}", pipeline, test);
+                for (s, server) in servers.iter().enumerate() {
+                    print!(
+                        " {:>16} {:>5.2} {:>5.2}",
+                        server.name,
+                        med(s, |x| x.rps) / med(1, |x| x.rps),
+                        med(s, |x| x.cpu_us_per_request) / med(1, |x| x.cpu_us_per_request)
+                    );
+                }
+                println!();
+            }
+        }
+    }
     Ok(())
 }
 
@@ -200,7 +235,7 @@ fn start_redis() -> Result<Server> {
         .spawn()
         .map_err(|e| format!("redis-server: {e}"))?;
     let server = Server {
-        name: "redis-server",
+        name: "redis-server".into(),
         child,
         port,
     };
@@ -211,7 +246,7 @@ fn start_redis() -> Result<Server> {
 fn start_ringledger(
     binary: &Path,
     work: &Path,
-    name: &'static str,
+    name: &str,
     workers: usize,
     pin: bool,
 ) -> Result<Server> {
@@ -233,7 +268,11 @@ fn start_ringledger(
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("{}: {e}", binary.display()))?;
-    let server = Server { name, child, port };
+    let server = Server {
+        name: name.to_string(),
+        child,
+        port,
+    };
     wait_ready(port)?;
     Ok(server)
 }

@@ -4,17 +4,44 @@
 use protocol::resp::parse_i64;
 
 /// A string value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Value {
     /// A string that is the canonical decimal form of an i64 (Redis's `int` encoding).
     Int(i64),
-    /// Any other bytes. `raw` records that it was modified in place (APPEND, SETRANGE,
+    /// Up to [`INLINE_MAX`] bytes held in the value itself, so in the table's slot: no
+    /// allocation, and no cache miss beyond the slot's to read or replace it. `raw` as below.
+    Inline {
+        len: u8,
+        raw: bool,
+        data: [u8; INLINE_MAX],
+    },
+    /// Longer strings. `raw` records that it was modified in place (APPEND, SETRANGE,
     /// SETBIT), which Redis reports as the `raw` encoding even when short.
     Bytes { data: Vec<u8>, raw: bool },
 }
 
+/// Longest string kept inline: what fits in a 128-byte table slot beside the key and the
+/// entry's other fields (64-byte values, the common benchmark size, do).
+pub const INLINE_MAX: usize = 69;
+
 /// Longest string Redis stores as `embstr`.
 const EMBSTR_MAX: usize = 44;
+
+/// Equal when both are integers with the same value, or both are strings with the same bytes
+/// and the same `raw` flag (however they are held).
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Int(_), _) | (_, Value::Int(_)) => false,
+            _ => {
+                self.is_raw() == other.is_raw() && self.with_bytes(|a| other.with_bytes(|b| a == b))
+            }
+        }
+    }
+}
+
+impl Eq for Value {}
 
 impl Value {
     /// Stores `bytes` the way Redis's `tryObjectEncoding` would: integers as `Int`.
@@ -24,15 +51,38 @@ impl Value {
                 return Value::Int(n);
             }
         }
-        Value::Bytes {
-            data: bytes.to_vec(),
-            raw: false,
-        }
+        Value::string(bytes, false)
     }
 
     /// A value that came from an in-place modification (always raw bytes).
     pub fn raw(data: Vec<u8>) -> Value {
+        if data.len() <= INLINE_MAX {
+            return Value::string(&data, true);
+        }
         Value::Bytes { data, raw: true }
+    }
+
+    fn string(bytes: &[u8], raw: bool) -> Value {
+        if bytes.len() <= INLINE_MAX {
+            let mut data = [0u8; INLINE_MAX];
+            data[..bytes.len()].copy_from_slice(bytes);
+            return Value::Inline {
+                len: bytes.len() as u8,
+                raw,
+                data,
+            };
+        }
+        Value::Bytes {
+            data: bytes.to_vec(),
+            raw,
+        }
+    }
+
+    fn is_raw(&self) -> bool {
+        match self {
+            Value::Int(_) => false,
+            Value::Inline { raw, .. } | Value::Bytes { raw, .. } => *raw,
+        }
     }
 
     /// Writes the value's bytes with `f` without allocating for integers.
@@ -43,6 +93,7 @@ impl Value {
                 let s = format_i64(*n, &mut buf);
                 f(s)
             }
+            Value::Inline { len, data, .. } => f(&data[..usize::from(*len)]),
             Value::Bytes { data, .. } => f(data),
         }
     }
@@ -57,6 +108,7 @@ impl Value {
                 let mut buf = itoa_buf();
                 format_i64(*n, &mut buf).len()
             }
+            Value::Inline { len, .. } => usize::from(*len),
             Value::Bytes { data, .. } => data.len(),
         }
     }
@@ -69,15 +121,15 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Int(_) => "int",
-            Value::Bytes { data, raw } if !raw && data.len() <= EMBSTR_MAX => "embstr",
-            Value::Bytes { .. } => "raw",
+            v if !v.is_raw() && v.len() <= EMBSTR_MAX => "embstr",
+            _ => "raw",
         }
     }
 
-    /// Approximate heap bytes held by the value.
+    /// Approximate heap bytes held by the value beyond its slot.
     pub fn heap_size(&self) -> usize {
         match self {
-            Value::Int(_) => 0,
+            Value::Int(_) | Value::Inline { .. } => 0,
             Value::Bytes { data, .. } => data.capacity(),
         }
     }
@@ -118,8 +170,9 @@ pub struct Entry {
     pub access: u32,
 }
 
-/// Bytes per key beyond key and value: hash table slot (with the inline key), the Entry itself.
-pub const ENTRY_OVERHEAD: usize = 64;
+/// Bytes per key beyond its heap allocations: the table's slot (with the inline key and a
+/// short value) and its tag byte.
+pub const ENTRY_OVERHEAD: usize = std::mem::size_of::<super::table::Slot>() + 1;
 
 impl Entry {
     pub fn new(value: Value) -> Entry {
@@ -138,7 +191,9 @@ impl Entry {
         self.expire_at != 0
     }
 
-    /// The store's memory estimate for a key of `key_len` bytes holding this entry.
+    /// The store's memory estimate for a key of `key_len` bytes holding this entry (a key
+    /// longer than the slot's inline space is allocated; counting every key's length keeps
+    /// the estimate simple and on the safe side).
     pub fn footprint(&self, key_len: usize) -> usize {
         key_len + self.value.heap_size() + ENTRY_OVERHEAD
     }
@@ -159,6 +214,38 @@ mod tests {
         assert_eq!(Value::from_bytes(b" 1").encoding(), "embstr");
         assert_eq!(Value::from_bytes(&[b'x'; 45]).encoding(), "raw");
         assert_eq!(Value::raw(b"ab".to_vec()).encoding(), "raw");
+    }
+
+    #[test]
+    fn short_strings_are_inline_long_ones_on_the_heap_and_read_back_alike() {
+        let short = vec![b'a'; INLINE_MAX];
+        let long = vec![b'b'; INLINE_MAX + 1];
+        assert!(matches!(Value::from_bytes(&short), Value::Inline { .. }));
+        assert!(matches!(Value::from_bytes(&long), Value::Bytes { .. }));
+        assert!(matches!(
+            Value::raw(short.clone()),
+            Value::Inline { raw: true, .. }
+        ));
+        assert_eq!(Value::from_bytes(&short).to_vec(), short);
+        assert_eq!(Value::from_bytes(&long).to_vec(), long);
+        assert_eq!(Value::raw(short.clone()).len(), INLINE_MAX);
+        assert_eq!(Value::from_bytes(&short).heap_size(), 0);
+        assert_eq!(Value::from_bytes(&long).heap_size(), INLINE_MAX + 1);
+        assert_eq!(Value::from_bytes(b"").len(), 0);
+        assert_ne!(Value::from_bytes(b"ab"), Value::raw(b"ab".to_vec()));
+        assert_eq!(Value::from_bytes(b"ab").encoding(), "embstr");
+        assert_eq!(Value::raw(b"ab".to_vec()).encoding(), "raw");
+        assert_eq!(
+            Value::from_bytes(&short).encoding(),
+            "raw",
+            "longer than embstr"
+        );
+    }
+
+    #[test]
+    fn a_slot_with_an_inline_value_is_two_cache_lines() {
+        assert_eq!(std::mem::size_of::<crate::cache::table::Slot>(), 128);
+        assert_eq!(crate::cache::table::BUCKET_BYTES, 128);
     }
 
     #[test]

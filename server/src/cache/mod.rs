@@ -16,6 +16,7 @@ pub mod entry;
 mod evict;
 pub mod glob;
 mod shard;
+mod table;
 
 pub use entry::{Entry, Value};
 pub use evict::{idle_seconds, lfu_decayed_counter, lru_clock, EvictionPolicy, Oom};
@@ -25,8 +26,8 @@ use counter::StripedCounter;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, MutexGuard};
 use shard::{Delta, Shard};
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use table::{prefetch, KeyHasher, Layout, Table};
 
 /// Number of shards: a power of two. Many shards keep lock contention and SCAN steps small.
 pub const SHARDS: usize = 1024;
@@ -34,7 +35,9 @@ pub const SHARDS: usize = 1024;
 pub struct Store {
     databases: usize,
     shards: Box<[CachePadded<Mutex<Shard>>]>,
-    hasher: foldhash::fast::FixedState,
+    /// Where each table is, index `db * SHARDS + shard`, read without the lock to prefetch.
+    hints: Box<[Hint]>,
+    hasher: KeyHasher,
     used: StripedCounter,
     volatile: StripedCounter,
     expired_keys: StripedCounter,
@@ -52,12 +55,29 @@ impl Store {
         }
         let policy = EvictionPolicy::from_name(&options.eviction)
             .ok_or_else(|| format!("unknown eviction policy {:?}", options.eviction))?;
+        // A seed per process, so nobody can aim many keys at one shard and bucket.
+        let seed = std::hash::BuildHasher::hash_one(&foldhash::fast::RandomState::default(), 0u64);
+        let hasher = KeyHasher::with_seed(seed);
+        let shards: Box<[CachePadded<Mutex<Shard>>]> = (0..SHARDS)
+            .map(|_| CachePadded::new(Mutex::new(Shard::new(options.databases, hasher.clone()))))
+            .collect();
+        let hints: Box<[Hint]> = (0..options.databases * SHARDS)
+            .map(|_| Hint::default())
+            .collect();
+        for (index, shard) in shards.iter().enumerate() {
+            let shard = shard.lock();
+            for (db, table) in shard.dbs.iter().enumerate() {
+                // The tables never move (see `Shard::dbs`); their buckets do, on growth.
+                hints[db * SHARDS + index]
+                    .table
+                    .store(table as *const Table as usize, Ordering::Relaxed);
+            }
+        }
         Ok(Store {
             databases: options.databases,
-            shards: (0..SHARDS)
-                .map(|_| CachePadded::new(Mutex::new(Shard::new(options.databases))))
-                .collect(),
-            hasher: foldhash::fast::FixedState::with_seed(0x5eed_cafe_f00d_d00d),
+            shards,
+            hints,
+            hasher,
             used: StripedCounter::default(),
             volatile: StripedCounter::default(),
             expired_keys: StripedCounter::default(),
@@ -73,7 +93,49 @@ impl Store {
     }
 
     pub fn shard_of(&self, key: &[u8]) -> usize {
-        (self.hasher.hash_one(key) >> 54) as usize & (SHARDS - 1)
+        shard_of_hash(self.hasher.hash(key))
+    }
+
+    /// The hash the store files `key` under; pass it to the prefetches.
+    pub fn key_hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash(key)
+    }
+
+    /// First step of prefetching a key's bucket: brings in its table's location and its
+    /// shard's lock. Call it for every key of a batch, then [`prefetch_bucket`](Self::prefetch_bucket)
+    /// for each, then run the commands: their cache misses then overlap.
+    pub fn prefetch_table(&self, db: usize, hash: u64) {
+        let shard = shard_of_hash(hash);
+        if let Some(hint) = self.hints.get(db * SHARDS + shard) {
+            prefetch(hint as *const Hint as usize);
+        }
+        prefetch(&self.shards[shard] as *const _ as usize);
+    }
+
+    /// Second step (see [`prefetch_table`](Self::prefetch_table)): the table header, and the
+    /// tag and slot where the probe for `hash` starts. Addresses come from the hints, which
+    /// may be stale by the time the prefetch runs: then it is wasted, nothing worse.
+    pub fn prefetch_bucket(&self, db: usize, hash: u64) {
+        let Some(hint) = self.hints.get(db * SHARDS + shard_of_hash(hash)) else {
+            return;
+        };
+        let layout = hint.layout();
+        prefetch(hint.table.load(Ordering::Relaxed));
+        if layout.mask == 0 {
+            return;
+        }
+        let (tag, slot) = layout.bucket(hash);
+        prefetch(tag);
+        prefetch(slot);
+        prefetch(slot + table::BUCKET_BYTES - 1);
+    }
+
+    /// Publishes where `shard`'s table of `db` keeps its buckets, if that changed (called with
+    /// the shard locked, after anything that may have grown or cleared the table).
+    fn publish_layout(&self, index: usize, db: usize, shard: &Shard) {
+        if let Some(hint) = self.hints.get(db * SHARDS + index) {
+            hint.set(shard.dbs[db].layout());
+        }
     }
 
     fn record(&self, shard: usize, delta: Delta, expired: bool) {
@@ -95,10 +157,11 @@ impl Store {
         f: impl FnOnce(Option<&Entry>) -> R,
     ) -> R {
         debug_assert!(db < self.databases);
-        let index = self.shard_of(key);
+        let hash = self.hasher.hash(key);
+        let index = shard_of_hash(hash);
         let policy = self.policy();
         let mut shard = self.shards[index].lock();
-        match shard.dbs[db].get_mut(key) {
+        match shard.dbs[db].get_mut(hash, key) {
             Some(e) if !e.is_expired(now_ms) => {
                 if touch {
                     policy.touch(e, now_ms);
@@ -106,7 +169,7 @@ impl Store {
                 f(Some(e))
             }
             Some(_) => {
-                if let Some(delta) = shard.expire_if_due(db, key, now_ms) {
+                if let Some(delta) = shard.expire_if_due(db, hash, key, now_ms) {
                     drop(shard);
                     self.record(index, delta, true);
                 }
@@ -126,16 +189,18 @@ impl Store {
         f: impl FnOnce(&mut Option<Entry>) -> R,
     ) -> R {
         debug_assert!(db < self.databases);
-        let index = self.shard_of(key);
+        let hash = self.hasher.hash(key);
+        let index = shard_of_hash(hash);
         let mut shard = self.shards[index].lock();
         let policy = self.policy();
-        let (r, delta, expired) = shard.update(db, key, now_ms, |slot| {
+        let (r, delta, expired) = shard.update(db, hash, key, now_ms, |slot| {
             let r = f(slot);
             if let Some(e) = slot {
                 policy.touch(e, now_ms);
             }
             r
         });
+        self.publish_layout(index, db, &shard);
         drop(shard);
         self.record(index, delta, expired);
         r
@@ -185,7 +250,10 @@ impl Store {
 
     pub fn flush_db(&self, db: usize) {
         for (i, s) in self.shards.iter().enumerate() {
-            let delta = s.lock().clear(db);
+            let mut shard = s.lock();
+            let delta = shard.clear(db);
+            self.publish_layout(i, db, &shard);
+            drop(shard);
             self.record(i, delta, false);
         }
     }
@@ -347,6 +415,42 @@ impl Store {
     }
 }
 
+fn shard_of_hash(hash: u64) -> usize {
+    (hash >> 54) as usize & (SHARDS - 1)
+}
+
+/// Where one table is (see [`Store::prefetch_bucket`]): written under the shard's lock when it
+/// changes, read without it. Only ever used as prefetch addresses, never dereferenced.
+#[derive(Default)]
+#[repr(align(32))]
+struct Hint {
+    tags: AtomicUsize,
+    slots: AtomicUsize,
+    mask: AtomicUsize,
+    /// The `Table` itself (fixed for the store's life).
+    table: AtomicUsize,
+}
+
+impl Hint {
+    fn layout(&self) -> Layout {
+        Layout {
+            tags: self.tags.load(Ordering::Relaxed),
+            slots: self.slots.load(Ordering::Relaxed),
+            mask: self.mask.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stores `layout` unless it is already there (a write only when a table moves, so readers
+    /// on other cores keep their copy of the line).
+    fn set(&self, layout: Layout) {
+        if self.layout() != layout {
+            self.tags.store(layout.tags, Ordering::Relaxed);
+            self.slots.store(layout.slots, Ordering::Relaxed);
+            self.mask.store(layout.mask, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Several shards held at once (see [`Store::lock_keys`]).
 pub struct MultiLock<'a> {
     store: &'a Store,
@@ -354,8 +458,8 @@ pub struct MultiLock<'a> {
 }
 
 impl MultiLock<'_> {
-    fn shard(&mut self, key: &[u8]) -> (usize, &mut Shard) {
-        let index = self.store.shard_of(key);
+    fn shard(&mut self, hash: u64) -> (usize, &mut Shard) {
+        let index = shard_of_hash(hash);
         let pos = self
             .guards
             .binary_search_by_key(&index, |(i, _)| *i)
@@ -376,11 +480,12 @@ impl MultiLock<'_> {
     ) -> R {
         let store = self.store;
         let policy = store.policy();
-        let (index, shard) = self.shard(key);
-        if let Some(delta) = shard.expire_if_due(db, key, now_ms) {
+        let hash = store.hasher.hash(key);
+        let (index, shard) = self.shard(hash);
+        if let Some(delta) = shard.expire_if_due(db, hash, key, now_ms) {
             store.record(index, delta, true);
         }
-        match shard.dbs[db].get_mut(key) {
+        match shard.dbs[db].get_mut(hash, key) {
             Some(e) => {
                 policy.touch(e, now_ms);
                 f(Some(e))
@@ -398,14 +503,16 @@ impl MultiLock<'_> {
     ) -> R {
         let store = self.store;
         let policy = store.policy();
-        let (index, shard) = self.shard(key);
-        let (r, delta, expired) = shard.update(db, key, now_ms, |slot| {
+        let hash = store.hasher.hash(key);
+        let (index, shard) = self.shard(hash);
+        let (r, delta, expired) = shard.update(db, hash, key, now_ms, |slot| {
             let r = f(slot);
             if let Some(e) = slot {
                 policy.touch(e, now_ms);
             }
             r
         });
+        store.publish_layout(index, db, shard);
         store.record(index, delta, expired);
         r
     }

@@ -3,17 +3,12 @@
 
 use super::entry::{Entry, Value};
 use super::glob::glob_match;
-use foldhash::fast::RandomState;
-use hashbrown::HashMap;
-use smallvec::SmallVec;
-
-/// A key, stored inline in the table's slot up to 24 bytes (most keys): comparing a probed key
-/// then costs no pointer chase to a separate allocation, which was a cache miss per lookup.
-pub type Key = SmallVec<[u8; 24]>;
-pub type Map = HashMap<Key, Entry, RandomState>;
+use super::table::{Key, KeyHasher, Table};
 
 pub struct Shard {
-    pub dbs: Vec<Map>,
+    /// One table per database; never resized, so each table's address is stable (the store
+    /// prefetches it).
+    pub dbs: Vec<Table>,
     /// Keys with an expiry, per database.
     pub volatile: Vec<usize>,
     /// Sum of `Entry::footprint` over all keys here.
@@ -28,11 +23,9 @@ pub struct Delta {
 }
 
 impl Shard {
-    pub fn new(databases: usize) -> Shard {
+    pub fn new(databases: usize, hasher: KeyHasher) -> Shard {
         Shard {
-            dbs: (0..databases)
-                .map(|_| Map::with_hasher(RandomState::default()))
-                .collect(),
+            dbs: (0..databases).map(|_| Table::new(hasher.clone())).collect(),
             volatile: vec![0; databases],
             used: 0,
         }
@@ -56,13 +49,20 @@ impl Shard {
         delta
     }
 
-    /// Removes `key` if it has expired; returns whether it did.
-    pub fn expire_if_due(&mut self, db: usize, key: &[u8], now_ms: u64) -> Option<Delta> {
-        let expired = self.dbs[db].get(key).is_some_and(|e| e.is_expired(now_ms));
-        if !expired {
+    /// Removes `key` (whose hash is `hash`) if it has expired; returns whether it did.
+    pub fn expire_if_due(
+        &mut self,
+        db: usize,
+        hash: u64,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<Delta> {
+        let table = &mut self.dbs[db];
+        let i = table.find(hash, key)?;
+        if !table.at_mut(i).is_some_and(|e| e.is_expired(now_ms)) {
             return None;
         }
-        let (k, e) = self.dbs[db].remove_entry(key)?;
+        let (k, e) = table.remove_at(i)?;
         Some(self.account(db, k.len(), Some(&e), None))
     }
 
@@ -72,13 +72,18 @@ impl Shard {
     pub fn update<R>(
         &mut self,
         db: usize,
+        hash: u64,
         key: &[u8],
         now_ms: u64,
         f: impl FnOnce(&mut Option<Entry>) -> R,
     ) -> (R, Delta, bool) {
         // A live key is changed in place: one probe instead of a removal and a re-insertion.
-        let map = &mut self.dbs[db];
-        if let Some(e) = map.get_mut(key).filter(|e| !e.is_expired(now_ms)) {
+        let table = &mut self.dbs[db];
+        let found = table.find(hash, key);
+        if let Some(e) = found
+            .and_then(|i| table.at_mut(i))
+            .filter(|e| !e.is_expired(now_ms))
+        {
             let old = std::mem::replace(e, Entry::new(Value::Int(0)));
             let (old_bytes, old_volatile) = (old.footprint(key.len()), old.is_volatile());
             let mut slot = Some(old);
@@ -90,7 +95,9 @@ impl Shard {
                     size
                 }
                 None => {
-                    map.remove(key);
+                    if let Some(i) = found {
+                        table.remove_at(i);
+                    }
                     (0, false)
                 }
             };
@@ -102,7 +109,7 @@ impl Shard {
             self.volatile[db] = (self.volatile[db] as i64 + delta.volatile) as usize;
             return (result, delta, false);
         }
-        let taken = self.dbs[db].remove_entry(key);
+        let taken = found.and_then(|i| self.dbs[db].remove_at(i));
         let mut expired = false;
         // An expired entry is gone before `f` sees the key.
         let (stored_key, mut slot, mut delta) = match taken {
@@ -124,7 +131,7 @@ impl Shard {
             delta.bytes += d.bytes;
             delta.volatile += d.volatile;
             let k = stored_key.unwrap_or_else(|| Key::from_slice(key));
-            self.dbs[db].insert(k, entry);
+            self.dbs[db].insert_new(hash, k, entry);
         }
         (result, delta, expired)
     }
@@ -133,7 +140,7 @@ impl Shard {
     pub fn clear(&mut self, db: usize) -> Delta {
         let bytes: usize = self.dbs[db].iter().map(|(k, e)| e.footprint(k.len())).sum();
         let volatile = self.volatile[db];
-        self.dbs[db] = Map::with_hasher(RandomState::default());
+        self.dbs[db].clear();
         self.volatile[db] = 0;
         self.used -= bytes;
         Delta {
@@ -201,6 +208,7 @@ impl Shard {
             return Err(format!("shard memory {} != recount {used}", self.used));
         }
         for (db, m) in self.dbs.iter().enumerate() {
+            m.verify().map_err(|e| format!("db {db}: {e}"))?;
             let vol = m.values().filter(|e| e.is_volatile()).count();
             if vol != self.volatile[db] {
                 return Err(format!(

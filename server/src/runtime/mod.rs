@@ -5,6 +5,7 @@
 mod binary_conn;
 mod connection;
 pub(crate) mod forward;
+mod lookahead;
 pub use forward::owner_elsewhere;
 mod signals;
 mod worker;

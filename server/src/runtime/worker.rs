@@ -3,6 +3,7 @@
 //! appended to the connection's output in the same order.
 
 use super::connection::Connection;
+use super::lookahead;
 use super::{engine_of, Runtime};
 use crate::client::ConnectionInfo;
 use crate::commands::{self, Ctx, Flow};
@@ -197,6 +198,8 @@ impl Worker {
         c.last_active = io.now();
         let now = io.unix_ms();
         let mut pos = 0;
+        // Requests before this offset had their keys' buckets prefetched.
+        let mut prefetched = 0;
         let mut shutdown = false;
         while pos < data.len() {
             if io.backed_up(conn) {
@@ -207,6 +210,14 @@ impl Worker {
             };
             if c.paused {
                 break; // the rest is delivered again once the held replies or answers arrive
+            }
+            if pos >= prefetched {
+                let covered = lookahead::prefetch_ahead(&state.cache, c.client.db, &data[pos..]);
+                prefetched = if covered == 0 {
+                    data.len()
+                } else {
+                    pos + covered
+                };
             }
             let auth_required = requirepass && !c.client.authenticated;
             match c.parser.parse(&data[pos..], auth_required) {
