@@ -362,8 +362,8 @@ fn index_created(
 ) {
     let mut c = CreatedTransfer {
         slot,
-        debit_list: ex.list(dr),
-        credit_list: ex.list(cr),
+        debit: ex.slot(dr),
+        credit: ex.slot(cr),
         partition: partition as u16,
         extra: if user_data {
             CreatedTransfer::USER_DATA
@@ -372,7 +372,7 @@ fn index_created(
         } | if expires { CreatedTransfer::EXPIRES } else { 0 },
         history_rows: 0,
     };
-    debug_assert!(c.debit_list != u32::MAX && c.credit_list != u32::MAX);
+    debug_assert!(ex.list(dr) != u32::MAX && ex.list(cr) != u32::MAX);
     for a in [dr, cr] {
         let after = ex.get(a);
         if after.flags & af::HISTORY != 0 {

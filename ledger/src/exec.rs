@@ -22,6 +22,7 @@ use crate::flags;
 use crate::ledger::{Held, Ledger};
 use crate::partition::{Entry, HistoryRow, PendingState};
 use crate::status::{CreateAccountStatus, CreateTransferStatus};
+use crate::table::lists::BLOCK;
 use crate::table::transfers::{self as tt, TProbe};
 use crate::table::{header, Probe};
 use crate::types::{Account, AccountBalance, CreateResult, Transfer};
@@ -82,8 +83,9 @@ pub(crate) struct CreatedAccount {
 #[derive(Clone, Copy)]
 pub(crate) struct CreatedTransfer {
     pub slot: u32,
-    pub debit_list: u32,
-    pub credit_list: u32,
+    /// The accounts' table slots.
+    pub debit: u32,
+    pub credit: u32,
     pub partition: u16,
     /// [`CreatedTransfer::USER_DATA`] | [`CreatedTransfer::EXPIRES`].
     pub extra: u8,
@@ -366,6 +368,12 @@ impl<'h, 'a> Exec<'h, 'a> {
         self.ws[a.ws as usize].list
     }
 
+    /// The account's table slot.
+    #[inline(always)]
+    pub fn slot(&self, a: Acct) -> u32 {
+        self.ws[a.ws as usize].slot
+    }
+
     /// The transfer at a log slot.
     #[inline]
     pub fn transfer_at(&self, slot: u32) -> Transfer {
@@ -612,43 +620,34 @@ impl<'h, 'a> Exec<'h, 'a> {
             .last_transfer_timestamp
             .fetch_max(self.last_transfer_timestamp, Ordering::AcqRel);
 
+        let meta = &ledger.account_meta;
         for c in &self.created_accounts {
             let part = self.held.part(c.partition);
-            let list = part.account_transfers.len() as u32;
-            part.account_transfers.push(Vec::new());
-            ledger.account_meta.set_list(c.entry.slot, list);
+            part.add_account_list(meta, c.entry.slot);
             let (u128_, u64_, u32_) = c.user_data;
             part.accounts.push(c.entry, u128_, u64_, u32_);
         }
         let mut rows = self.history.iter();
         let created = &self.created_transfers;
         for (i, c) in created.iter().enumerate() {
-            // Two-step prefetch of the per-account lists' ends: the list headers of a
-            // transfer far ahead, the ends they point to for one nearer.
+            // Two-step prefetch of the accounts' list ends: the owner words of a transfer's
+            // accounts far ahead, the last blocks they point to for one nearer.
             if let Some(far) = created.get(i + 2 * COMMIT_PREFETCH) {
-                let part = self.held.part(usize::from(far.partition));
-                prefetch(
-                    part.account_transfers
-                        .as_ptr()
-                        .wrapping_add(far.debit_list as usize),
-                );
-                prefetch(
-                    part.account_transfers
-                        .as_ptr()
-                        .wrapping_add(far.credit_list as usize),
-                );
+                meta.prefetch(far.debit);
+                meta.prefetch(far.credit);
             }
             if let Some(near) = created.get(i + COMMIT_PREFETCH) {
-                let part = self.held.part(usize::from(near.partition));
-                for list in [near.debit_list, near.credit_list] {
-                    if let Some(v) = part.account_transfers.get(list as usize) {
-                        prefetch(v.as_ptr().wrapping_add(v.len()));
+                for account in [near.debit, near.credit] {
+                    if let (len, Some(last)) = meta.list_end(account) {
+                        if len % BLOCK as u64 != 0 {
+                            ledger.lists.prefetch(last);
+                        }
                     }
                 }
             }
             let part = self.held.part(usize::from(c.partition));
-            part.account_transfers[c.debit_list as usize].push(c.slot);
-            part.account_transfers[c.credit_list as usize].push(c.slot);
+            part.append_account_transfer(meta, &ledger.lists, c.debit, c.slot);
+            part.append_account_transfer(meta, &ledger.lists, c.credit, c.slot);
             if c.extra != 0 {
                 let t = ledger.transfers.read(c.slot);
                 if c.extra & CreatedTransfer::USER_DATA != 0 {
@@ -679,20 +678,7 @@ impl<'h, 'a> Exec<'h, 'a> {
 }
 
 /// How far ahead commit prefetches the lines it is about to write.
-const COMMIT_PREFETCH: usize = 8;
-
-/// Hints the CPU to fetch the line at `p` (any address: a prefetch never faults).
-#[inline]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults or reads architecturally, whatever the
-    // address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
+const COMMIT_PREFETCH: usize = 16;
 
 /// An attempt's working memory, kept by a partition between batches.
 #[derive(Default)]

@@ -8,6 +8,7 @@
 
 use crate::partition::{partition_of_ledger, Partition};
 use crate::table::account_meta::AccountMeta;
+use crate::table::lists::ListArena;
 use crate::table::transfers::TransferTable;
 use crate::table::RecordTable;
 use parking_lot::{Mutex, MutexGuard};
@@ -86,6 +87,8 @@ pub struct Ledger {
     /// Owner-side words per account slot (list ids, working-set stamps).
     pub(crate) account_meta: AccountMeta,
     pub(crate) transfers: TransferTable,
+    /// The accounts' transfer lists.
+    pub(crate) lists: ListArena,
     /// Attempts started so far: each attempt's working-set stamp (never 0).
     pub(crate) attempts: AtomicU64,
     /// Slots claimed (live, orphaned or rolled back) plus those reserved by running batches.
@@ -164,6 +167,7 @@ impl Ledger {
             account_meta: AccountMeta::new(accounts.slots(), config.prefault)?,
             accounts,
             transfers: TransferTable::new(config.max_transfers, p, config.prefault)?,
+            lists: ListArena::new(config.max_transfers, config.max_accounts, config.prefault)?,
             attempts: AtomicU64::new(0),
             accounts_used: AtomicUsize::new(0),
             transfers_used: AtomicUsize::new(0),

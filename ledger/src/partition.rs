@@ -8,6 +8,8 @@
 //! list is ordered by timestamp: a partition commits its batches serially and every batch
 //! takes its timestamps from the global clock, so appends arrive in timestamp order.
 
+use crate::table::account_meta::AccountMeta;
+use crate::table::lists::{AccountList, ListArena, BLOCK};
 use crate::table::log::{partition_point, PartitionLog, RecordLog};
 use crate::types::AccountBalance;
 use foldhash::fast::FixedState;
@@ -121,9 +123,9 @@ pub struct Partition {
     pub(crate) pending: Map<u32, PendingState>,
     /// (expires_at, log slot) of pending transfers with a timeout, earliest first.
     pub(crate) expiry: BinaryHeap<Reverse<(u64, u32)>>,
-    /// Transfers of each account of this partition (debit or credit side) as log slots, by
-    /// the account's list id (see `table::account_meta`).
-    pub(crate) account_transfers: Vec<Vec<u32>>,
+    /// The blocks of each account's transfer list (debit or credit side, as log slots, in the
+    /// list arena), by the account's list id (see `table::account_meta`).
+    pub(crate) account_blocks: Vec<Vec<u32>>,
     /// Balance history of accounts with the `history` flag, by list id.
     pub(crate) account_history: Map<u32, Vec<HistoryRow>>,
     pub(crate) accounts: AccountIndex,
@@ -140,7 +142,7 @@ impl Partition {
             log: PartitionLog::new(index),
             pending: Map::default(),
             expiry: BinaryHeap::new(),
-            account_transfers: Vec::new(),
+            account_blocks: Vec::new(),
             account_history: Map::default(),
             accounts: AccountIndex::default(),
             transfers_by_user_data: UserDataIndex::default(),
@@ -156,6 +158,56 @@ impl Partition {
     /// The earliest expiry time of this partition's pending transfers (ns), if any.
     pub fn next_expiry(&self) -> Option<u64> {
         self.expiry.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Gives a newly committed account of this partition (at table slot `account`) its list.
+    pub(crate) fn add_account_list(&mut self, meta: &AccountMeta, account: u32) {
+        let list = self.account_blocks.len() as u32;
+        self.account_blocks.push(Vec::new());
+        meta.set_list(account, list);
+    }
+
+    /// Appends `entry` (a log slot) to the transfer list of this partition's account at table
+    /// slot `account`.
+    #[inline]
+    pub(crate) fn append_account_transfer(
+        &mut self,
+        meta: &AccountMeta,
+        arena: &ListArena,
+        account: u32,
+        entry: u32,
+    ) {
+        let (len, last) = meta.list_end(account);
+        let i = (len % BLOCK as u64) as usize;
+        let block = match last {
+            Some(b) if i != 0 => b,
+            _ => {
+                let (Some(b), Some(list)) = (arena.take_block(), meta.list(account)) else {
+                    // The arena holds every list of a full ledger; every committed account
+                    // has a list.
+                    panic!("invariant: account list arena exhausted or account without list");
+                };
+                self.account_blocks[list as usize].push(b);
+                b
+            }
+        };
+        arena.set(block, i, entry);
+        meta.set_list_end(account, len + 1, block);
+    }
+
+    /// The transfer list of this partition's account at table slot `account`.
+    pub(crate) fn account_list<'a>(
+        &'a self,
+        meta: &AccountMeta,
+        arena: &'a ListArena,
+        account: u32,
+    ) -> Option<AccountList<'a>> {
+        let list = meta.list(account)?;
+        Some(AccountList {
+            arena,
+            blocks: &self.account_blocks[list as usize],
+            len: meta.list_end(account).0 as usize,
+        })
     }
 
     /// Whether a transfer of this partition has `timestamp` (binary search of the log).

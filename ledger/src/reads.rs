@@ -147,11 +147,11 @@ impl Ledger {
             return Vec::new();
         };
         let part = self.partitions[p].lock();
-        let Some(list) = self.account_meta.list(slot) else {
+        let Some(list) = part.account_list(&self.account_meta, &self.lists, slot) else {
             return Vec::new();
         };
         let log = &self.transfers.log;
-        let list = Slots(&part.account_transfers[list as usize], log);
+        let list = ListSlots(list, log);
         let mut out = Vec::new();
         for slot in window(
             &list,
@@ -399,6 +399,21 @@ impl TimeList for Slots<'_> {
     }
     fn timestamp(&self, i: usize) -> u64 {
         self.1.timestamp(self.0[i])
+    }
+}
+
+/// Transfers (log slots) of an account's list.
+struct ListSlots<'a>(crate::table::lists::AccountList<'a>, &'a RecordLog);
+
+impl TimeList for ListSlots<'_> {
+    fn len(&self) -> usize {
+        self.0.len
+    }
+    fn slot(&self, i: usize) -> u32 {
+        self.0.get(i)
+    }
+    fn timestamp(&self, i: usize) -> u64 {
+        self.1.timestamp(self.0.get(i))
     }
 }
 

@@ -93,12 +93,13 @@ impl Ledger {
                 pending_sums.entry(t.credit_account_id).or_default().1 += t.amount;
             }
             let log_slots: Vec<u32> = (0..part.log.len()).map(|i| part.log.slot(i)).collect();
-            let mut lists: Vec<(&str, &[u32])> = vec![("log", &log_slots)];
-            lists.extend(
-                part.account_transfers
-                    .iter()
-                    .map(|l| ("account list", &l[..])),
-            );
+            let mut lists: Vec<(&str, Vec<u32>)> = vec![("log", log_slots.clone())];
+            for e in &part.accounts.by_timestamp {
+                let list = part
+                    .account_list(&self.account_meta, &self.lists, e.slot)
+                    .ok_or_else(|| format!("account at slot {} has no list", e.slot))?;
+                lists.push(("account list", (0..list.len).map(|i| list.get(i)).collect()));
+            }
             for (what, list) in lists {
                 if list
                     .windows(2)

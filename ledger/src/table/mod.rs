@@ -6,6 +6,7 @@
 //!   into the append-only [`log::RecordLog`] of 128-byte transfer records (transfers never
 //!   change once written), plus the ids of failed transfers.
 //! - [`account_meta::AccountMeta`]: owner-side words per account slot.
+//! - [`lists::ListArena`]: the blocks of the accounts' transfer lists.
 //!
 //! The rest of this page is about [`RecordTable`].
 //!
@@ -24,6 +25,7 @@
 
 pub mod account_meta;
 pub mod header;
+pub mod lists;
 pub mod log;
 pub(crate) mod storage;
 pub(crate) mod sync;
