@@ -1617,3 +1617,74 @@ fn whole_batch_errors_leave_no_effect() {
     assert_eq!(ledger.lookup_account(1).map(|a| a.debits_posted), Some(0));
     ledger.verify().expect("invariants");
 }
+
+/// A ledger filled to exactly its transfer capacity, spread over partitions and accounts,
+/// keeps every transfer in its logs and account lists, and refuses the next one as a whole.
+#[test]
+fn a_ledger_filled_to_capacity_keeps_everything_and_refuses_more() {
+    const CAPACITY: usize = 5_000;
+    let ledger = Ledger::new(LedgerConfig {
+        partitions: 3,
+        max_accounts: 30,
+        max_transfers: CAPACITY,
+        prefault: false,
+    })
+    .expect("ledger");
+    let mut held = ledger.lock_all();
+    let mut r = Vec::new();
+    // Accounts 1..=30, ten in each of ledgers 1, 2 and 3.
+    let accounts: Vec<Account> = (1..=30u128)
+        .map(|id| acct(id, (id as u32 - 1) / 10 + 1, 0))
+        .collect();
+    ledger
+        .create_accounts(&mut held, &accounts, NOW, &mut r)
+        .expect("accounts");
+    let mut id = 0u128;
+    let mut batches = 0;
+    while (id as usize) < CAPACITY {
+        let batch: Vec<Transfer> = (0..1_000)
+            .map(|i| {
+                id += 1;
+                // Debit one of the ledger's first three accounts, credit any other one of it.
+                let ledger = (id % 3) as u32;
+                let base = u128::from(ledger) * 10;
+                let dr = base + 1 + (i % 3) as u128;
+                let cr = base + 4 + id % 7;
+                Transfer {
+                    ledger: ledger + 1,
+                    ..tr(id, dr, cr, 1)
+                }
+            })
+            .collect();
+        r.clear();
+        ledger
+            .create_transfers(&mut held, &batch, NOW + batches, &mut r)
+            .expect("fits");
+        assert!(r.iter().all(|x| x.status == T::Created as u32));
+        batches += 1;
+    }
+    assert_eq!(ledger.usage().1, CAPACITY);
+    r.clear();
+    assert_eq!(
+        ledger.create_transfers(&mut held, &[tr(id + 1, 1, 2, 1)], NOW + batches, &mut r),
+        Err(ledger::BatchError::TransfersFull { capacity: CAPACITY })
+    );
+    drop(held);
+    ledger.verify().expect("invariants");
+    assert_eq!(ledger.all_transfers().len(), CAPACITY);
+    // Every transfer is on both of its accounts' lists.
+    let mut sides = 0;
+    for a in 1..=30u128 {
+        let filter = ledger::AccountFilter {
+            account_id: a,
+            limit: u32::MAX,
+            flags: 0b11,
+            ..ledger::AccountFilter::default()
+        };
+        let got = ledger.get_account_transfers(&filter);
+        assert!(got.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+        assert!(got.len() < ledger::BATCH_MAX, "the limit did not cut the list");
+        sides += got.len();
+    }
+    assert_eq!(sides, 2 * CAPACITY);
+}
