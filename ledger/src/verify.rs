@@ -3,6 +3,7 @@
 use crate::flags::account as af;
 use crate::ledger::Ledger;
 use crate::partition::PendingState;
+use crate::table::lists::BLOCK;
 use crate::types::{Account, Transfer};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -82,6 +83,8 @@ impl Ledger {
         let mut pending_sums: HashMap<u128, (u128, u128)> = HashMap::new();
         let log = &self.transfers.log;
         let mut logged: HashMap<u32, usize> = HashMap::new();
+        // (account id, log slot) of every account list entry.
+        let mut listed: Vec<(u128, u32)> = Vec::new();
         for p in 0..self.partition_count() {
             let part = held.part(p);
             for (&slot, &state) in &part.pending {
@@ -98,7 +101,16 @@ impl Ledger {
                 let list = part
                     .account_list(&self.account_meta, &self.lists, e.slot)
                     .ok_or_else(|| format!("account at slot {} has no list", e.slot))?;
-                lists.push(("account list", (0..list.len).map(|i| list.get(i)).collect()));
+                if list.blocks.len() as u64 != (list.len as u64).div_ceil(BLOCK as u64) {
+                    return Err(format!(
+                        "account at slot {}: blocks and length disagree",
+                        e.slot
+                    ));
+                }
+                let entries: Vec<u32> = (0..list.len).map(|i| list.get(i)).collect();
+                let id = self.accounts.read_owned::<Account>(e.slot).id;
+                listed.extend(entries.iter().map(|&t| (id, t)));
+                lists.push(("account list", entries));
             }
             for (what, list) in lists {
                 if list
@@ -132,6 +144,22 @@ impl Ledger {
                     a.id, a.debits_pending, a.credits_pending
                 ));
             }
+        }
+        // Each account list holds exactly the committed transfers on that account's side(s).
+        let mut expected: Vec<(u128, u32)> = Vec::new();
+        for &slot in &self.transfers.committed_slots() {
+            let t: Transfer = self.transfers.read(slot);
+            expected.push((t.debit_account_id, slot));
+            expected.push((t.credit_account_id, slot));
+        }
+        listed.sort_unstable();
+        expected.sort_unstable();
+        if listed != expected {
+            return Err(format!(
+                "account lists hold {} entries, committed transfers need {} (or they differ)",
+                listed.len(),
+                expected.len()
+            ));
         }
         let committed = self.transfers.committed_slots();
         if committed.len() != logged.len() || logged.values().any(|&n| n != 1) {
