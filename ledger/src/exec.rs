@@ -126,6 +126,8 @@ pub(crate) struct Exec<'h, 'a> {
     epoch: u64,
     /// The held partitions as a bit set (the fast path's `holds`).
     held_mask: [u64; 4],
+    /// The only held partition, when there is one (most batches).
+    single: Option<usize>,
     pub ws: Vec<WorkingAccount>,
     undo: Vec<Undo>,
     /// Accounts (table slots), transfers and burned ids (index positions) this attempt
@@ -164,11 +166,13 @@ impl<'h, 'a> Exec<'h, 'a> {
         for &p in &held.indexes {
             held_mask[p / 64] |= 1 << (p % 64);
         }
+        let single = (held.indexes.len() == 1).then(|| held.indexes[0]);
         Exec {
             held,
             ledger,
             epoch: ledger.attempts.fetch_add(1, Ordering::Relaxed) + 1,
             held_mask,
+            single,
             ws: b.ws,
             undo: b.undo,
             inserted_accounts: b.inserted_accounts,
@@ -213,7 +217,13 @@ impl<'h, 'a> Exec<'h, 'a> {
     /// Whether the attempt holds partition `p`.
     #[inline(always)]
     pub fn holds(&self, p: usize) -> bool {
-        self.held_mask[p / 64] & (1 << (p % 64)) != 0
+        match self.single {
+            Some(only) => p == only,
+            None => self
+                .held_mask
+                .get(p / 64)
+                .is_some_and(|w| w & (1 << (p % 64)) != 0),
+        }
     }
 
     pub fn need(&self, partition: usize) -> Result<(), Abort> {

@@ -169,7 +169,7 @@ impl Partition {
 
     /// Appends `entry` (a log slot) to the transfer list of this partition's account at table
     /// slot `account`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn append_account_transfer(
         &mut self,
         meta: &AccountMeta,

@@ -1683,7 +1683,10 @@ fn a_ledger_filled_to_capacity_keeps_everything_and_refuses_more() {
         };
         let got = ledger.get_account_transfers(&filter);
         assert!(got.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
-        assert!(got.len() < ledger::BATCH_MAX, "the limit did not cut the list");
+        assert!(
+            got.len() < ledger::BATCH_MAX,
+            "the limit did not cut the list"
+        );
         sides += got.len();
     }
     assert_eq!(sides, 2 * CAPACITY);

@@ -31,9 +31,15 @@ impl AccountMeta {
         })
     }
 
+    /// The four words of `slot` (one bounds check for all of them).
+    #[inline(always)]
+    fn words(&self, slot: u32) -> &[super::sync::AtomicU64; WORDS] {
+        self.words.block::<WORDS>(slot as usize * WORDS)
+    }
+
     #[inline(always)]
     fn word(&self, slot: u32, i: usize) -> &super::sync::AtomicU64 {
-        self.words.get(slot as usize * WORDS + i)
+        &self.words(slot)[i]
     }
 
     /// The account's list id in its partition, once its creation has committed.
@@ -52,33 +58,36 @@ impl AccountMeta {
     /// The working-set index of the account if attempt `epoch` put it there.
     #[inline(always)]
     pub fn working(&self, slot: u32, epoch: u64) -> Option<u32> {
-        if self.word(slot, 0).load(Relaxed) != epoch {
+        let w = self.words(slot);
+        if w[0].load(Relaxed) != epoch {
             return None;
         }
-        Some((self.word(slot, 1).load(Relaxed) >> 32) as u32)
+        Some((w[1].load(Relaxed) >> 32) as u32)
     }
 
     #[inline(always)]
     pub fn set_working(&self, slot: u32, epoch: u64, index: u32) {
         debug_assert!(epoch != 0);
-        let w = self.word(slot, 1);
-        let low = w.load(Relaxed) & u64::from(u32::MAX);
-        w.store(low | (u64::from(index) << 32), Relaxed);
-        self.word(slot, 0).store(epoch, Relaxed);
+        let w = self.words(slot);
+        let low = w[1].load(Relaxed) & u64::from(u32::MAX);
+        w[1].store(low | (u64::from(index) << 32), Relaxed);
+        w[0].store(epoch, Relaxed);
     }
 
     /// (entries, last block) of the account's transfer list.
     #[inline(always)]
     pub fn list_end(&self, slot: u32) -> (u64, Option<u32>) {
-        let len = self.word(slot, 2).load(Relaxed);
-        let last = (self.word(slot, 3).load(Relaxed) as u32).checked_sub(1);
+        let w = self.words(slot);
+        let len = w[2].load(Relaxed);
+        let last = (w[3].load(Relaxed) as u32).checked_sub(1);
         (len, last)
     }
 
     #[inline(always)]
     pub fn set_list_end(&self, slot: u32, len: u64, last: u32) {
-        self.word(slot, 2).store(len, Relaxed);
-        self.word(slot, 3).store(u64::from(last) + 1, Relaxed);
+        let w = self.words(slot);
+        w[2].store(len, Relaxed);
+        w[3].store(u64::from(last) + 1, Relaxed);
     }
 
     /// Hints the CPU to fetch the line of `slot`'s words.

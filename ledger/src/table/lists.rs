@@ -59,8 +59,7 @@ impl ListArena {
 
     #[inline(always)]
     fn word(&self, block: u32, i: usize) -> &super::sync::AtomicU64 {
-        debug_assert!(i < BLOCK);
-        self.words.get(block as usize * WORDS + i / 2)
+        &self.words.block::<WORDS>(block as usize * WORDS)[i / 2]
     }
 
     /// Entry `i` of `block`.

@@ -102,28 +102,34 @@ impl AtomicArray {
         }
     }
 
-    /// Words `i..i + 16` (a 128-byte record), with one bounds check.
+    /// Words `i..i + N` (a record, or a slot's group of words), with one bounds check.
     #[inline(always)]
-    pub fn block16(&self, i: usize) -> &[AtomicU64; 16] {
+    pub fn block<const N: usize>(&self, i: usize) -> &[AtomicU64; N] {
         assert!(
-            i.checked_add(16).is_some_and(|end| end <= self.len),
+            i.checked_add(N).is_some_and(|end| end <= self.len),
             "block {i} out of bounds {}",
             self.len
         );
         #[cfg(not(loom))]
         {
-            // SAFETY: `i + 16 <= len`: the 16 words are inside the mapping, zero-initialised
+            // SAFETY: `i + N <= len`: the N words are inside the mapping, zero-initialised
             // `AtomicU64`s (arrays of them have the element's alignment), living as long as
             // `self`.
-            unsafe { &*self.ptr.add(i).cast::<[AtomicU64; 16]>() }
+            unsafe { &*self.ptr.add(i).cast::<[AtomicU64; N]>() }
         }
         #[cfg(loom)]
         {
-            match <&[AtomicU64; 16]>::try_from(&self.items[i..i + 16]) {
+            match <&[AtomicU64; N]>::try_from(&self.items[i..i + N]) {
                 Ok(b) => b,
-                Err(_) => unreachable!("the slice has 16 words"),
+                Err(_) => unreachable!("the slice has N words"),
             }
         }
+    }
+
+    /// Words `i..i + 16` (a 128-byte record).
+    #[inline(always)]
+    pub fn block16(&self, i: usize) -> &[AtomicU64; 16] {
+        self.block::<16>(i)
     }
 
     /// Hints the CPU to fetch word `i`'s cache line.
@@ -181,6 +187,7 @@ mod tests {
     #[should_panic(expected = "out of bounds")]
     fn block_bounds_are_checked() {
         let a = AtomicArray::new(20, false).unwrap();
+        let _ = a.block::<4>(16);
         a.block16(5);
     }
 
