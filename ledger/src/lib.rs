@@ -4,8 +4,9 @@
 //!
 //! - [`types`]: the exact 128-byte records, filters and create results, with safe zero-copy
 //!   conversion from and to bytes; [`status`] and [`flags`]: TigerBeetle's numbers and names.
-//! - [`Ledger`]: accounts and transfers in fixed-capacity lock-free tables (one CAS claims an
-//!   id; readers on any thread read records without locks), split into partitions by ledger.
+//! - [`Ledger`]: accounts in a fixed-capacity lock-free hash table of 128-byte records, transfers
+//!   in an append-only record log behind a lock-free id index (one CAS claims an id; readers on
+//!   any thread read records without locks), split into partitions by ledger.
 //!   A caller holds the partitions a batch needs ([`Ledger::lock`]) and runs
 //!   [`Ledger::create_accounts`] / [`Ledger::create_transfers`] on them; chains that span
 //!   partitions run atomically because the caller holds all of them.
