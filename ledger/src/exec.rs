@@ -442,10 +442,7 @@ impl<'h, 'a> Exec<'h, 'a> {
             return None;
         }
         part.log.push();
-        self.inserted_transfers.push(pos);
-        if self.in_chain {
-            self.undo.push(Undo::InsertTransfer { partition, pos });
-        }
+        self.appended_transfer(partition, pos);
         Some(slot)
     }
 
@@ -473,11 +470,18 @@ impl<'h, 'a> Exec<'h, 'a> {
             return None;
         }
         part.log.push();
+        self.appended_transfer(partition, pos);
+        Some(slot)
+    }
+
+    /// After a record was appended to `partition`'s log and indexed at `pos`: remembers the
+    /// insert for commit (and for the chain's rollback).
+    #[inline(always)]
+    fn appended_transfer(&mut self, partition: usize, pos: u32) {
         self.inserted_transfers.push(pos);
         if self.in_chain {
             self.undo.push(Undo::InsertTransfer { partition, pos });
         }
-        Some(slot)
     }
 
     /// Burns a transfer id at `pos` (absent there); `false` when the entry was claimed

@@ -435,6 +435,19 @@ mod tests {
         slot
     }
 
+    /// Inserts transfer `id` at index position `pos` of partition 0, then commits it when `id`
+    /// is odd and rolls it back (entry tombstoned, log slot given back) when it is even.
+    fn insert_committing_odd_ids(t: &TransferTable, part: &mut PartitionLog, pos: u32, id: u128) {
+        let slot = append(t, part, &transfer(id, id));
+        t.insert(pos, id, slot, 0).unwrap();
+        if id % 2 == 0 {
+            t.tombstone(pos);
+            part.truncate(part.len() - 1);
+        } else {
+            t.publish(0, part.len());
+        }
+    }
+
     #[test]
     fn insert_probe_commit_tombstone() {
         let t = TransferTable::new(100, 2, false).unwrap();
@@ -528,14 +541,7 @@ mod tests {
             let TProbe::Absent { pos } = t.probe(id, |p| p == 0) else {
                 panic!("{id}")
             };
-            let slot = append(&t, &mut part, &transfer(id, id));
-            t.insert(pos, id, slot, 0).unwrap();
-            if id % 2 == 0 {
-                t.tombstone(pos);
-                part.truncate(part.len() - 1);
-            } else {
-                t.publish(0, part.len());
-            }
+            insert_committing_odd_ids(&t, &mut part, pos, id);
         }
         for id in 1..=6u128 {
             assert_eq!(t.find_committed(id).0.is_some(), id % 2 == 1, "{id}");
@@ -618,14 +624,7 @@ mod tests {
             let TProbe::Absent { pos } = t.probe(id, |p| p == 0) else {
                 panic!()
             };
-            let slot = append(&t, &mut part, &transfer(id, id));
-            t.insert(pos, id, slot, 0).unwrap();
-            if id % 2 == 0 {
-                t.tombstone(pos);
-                part.truncate(part.len() - 1);
-            } else {
-                t.publish(0, part.len());
-            }
+            insert_committing_odd_ids(&t, &mut part, pos, id);
         }
         stop.store(true, Ordering::Relaxed);
         for r in readers {
