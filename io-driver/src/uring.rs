@@ -124,7 +124,10 @@ impl UringLoop {
             if self.core.stop_accepting {
                 self.close_listeners()?;
             }
-            if self.core.drained() {
+            // A multishot accept holds a reference to its listener until its last completion:
+            // leaving before that would leave the port bound until the kernel's asynchronous
+            // ring teardown ends, so a restart right after exit would fail with EADDRINUSE.
+            if self.core.drained() && !self.accept_armed.contains(&true) {
                 return Ok(());
             }
         }

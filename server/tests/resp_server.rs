@@ -375,6 +375,26 @@ fn sigterm_flushes_in_flight_replies_and_exits_zero() {
 }
 
 #[test]
+fn restarts_on_the_same_port_right_after_exit() {
+    for engine in ENGINES {
+        let mut server = Server::start(engine, "");
+        let addr = server.addr;
+        // Restarting at once, as a supervisor does, must find the port free: each exit has to
+        // release its listeners before the process ends (io_uring's teardown is asynchronous).
+        for restart in 0..4 {
+            let mut c = server.redis();
+            let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+            assert_eq!(pong, "PONG");
+            drop(c);
+            let status = server.terminate();
+            assert!(status.success(), "{engine}: exit status {status:?}");
+            server = Server::start_at(engine, addr, "");
+            assert_eq!(server.addr, addr, "{engine}: restart {restart}");
+        }
+    }
+}
+
+#[test]
 fn shutdown_command_stops_the_server() {
     for engine in ENGINES {
         let mut server = Server::start(engine, "");

@@ -50,10 +50,15 @@ pub fn binary() -> &'static str {
 impl Server {
     /// Starts a server with `engine` and extra TOML appended to a minimal config.
     pub fn start(engine: &str, extra: &str) -> Server {
+        Server::start_at(engine, "127.0.0.1:0".parse().unwrap(), extra)
+    }
+
+    /// Like [`Server::start`], with the RESP listener on `address`.
+    pub fn start_at(engine: &str, address: SocketAddr, extra: &str) -> Server {
         let dir = tempdir::Dir::new(engine);
         let config = dir.0.join("server.toml");
         let text = format!(
-            "[server]\nworkers = 2\npin_cores = false\n\n[[listener]]\nprotocol = \"resp\"\naddress = \"127.0.0.1:0\"\n\n[uring]\nengine = \"{engine}\"\n{extra}\n"
+            "[server]\nworkers = 2\npin_cores = false\n\n[[listener]]\nprotocol = \"resp\"\naddress = \"{address}\"\n\n[uring]\nengine = \"{engine}\"\n{extra}\n"
         );
         std::fs::write(&config, text).unwrap();
         let mut child = Command::new(binary())
@@ -84,7 +89,7 @@ impl Server {
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let addr = addr.expect("server printed its address");
+        let addr = addr.expect("server printed its address (its stderr is above)");
         Server {
             child,
             addr,
