@@ -73,6 +73,8 @@ pub(crate) struct Conn {
     pub readable: bool,
     /// epoll: the last write hit EAGAIN; wait for EPOLLOUT.
     pub write_blocked: bool,
+    /// io_uring: the wake-up coalescer's window in which this connection was last counted.
+    pub input_epoch: u32,
 }
 
 impl Conn {
@@ -92,6 +94,7 @@ impl Conn {
             paused_by_handler: false,
             readable: false,
             write_blocked: false,
+            input_epoch: 0,
         }
     }
 

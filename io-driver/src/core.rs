@@ -28,6 +28,8 @@ pub(crate) struct Core {
     /// Times a multishot receive stopped because no provided buffer was free (ENOBUFS) and
     /// had to be re-armed: a sign the buffer ring is too small for the load.
     pub recv_buffer_parks: u64,
+    /// Waits that asked for more than one completion (io_uring wake-up coalescing).
+    pub coalesced_waits: u64,
 }
 
 impl Core {
@@ -44,6 +46,7 @@ impl Core {
             turn_instant: Instant::now(),
             turn_unix_ms: unix_ms(),
             recv_buffer_parks: 0,
+            coalesced_waits: 0,
         }
     }
 
@@ -238,6 +241,12 @@ impl Io<'_> {
     /// since the loop started.
     pub fn recv_buffer_parks(&self) -> u64 {
         self.core.recv_buffer_parks
+    }
+
+    /// How many waits asked the kernel for more than one completion (io_uring wake-up
+    /// coalescing, `Config::min_wait_us`), since the loop started.
+    pub fn coalesced_waits(&self) -> u64 {
+        self.core.coalesced_waits
     }
 
     pub fn unix_ms(&self) -> u64 {

@@ -14,6 +14,7 @@
 //! exceeds [`Config::max_output_bytes`] is not read until it drains (back-pressure).
 
 mod bufring;
+mod coalesce;
 mod conn;
 mod core;
 mod epoll;
@@ -56,6 +57,12 @@ impl ActiveEngine {
     }
 }
 
+/// The default of [`Config::min_wait_us`].
+pub const DEFAULT_MIN_WAIT_US: u32 = 50;
+
+/// The largest [`Config::min_wait_us`] accepted (it is added latency: keep it small).
+pub const MAX_MIN_WAIT_US: u32 = 10_000;
+
 /// Bounds and knobs of one worker's loop. Every field is an explicit limit.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -75,6 +82,10 @@ pub struct Config {
     pub max_input_bytes: usize,
     /// io_uring: also set IORING_SETUP_DEFER_TASKRUN (6.1+).
     pub defer_taskrun: bool,
+    /// io_uring: when several connections are active, a wait may hold the first completion up
+    /// to this long for others to join it (fewer wake-ups per request; 0 = never; needs Linux
+    /// 6.12's IORING_FEAT_MIN_TIMEOUT, else ignored). See `coalesce.rs`.
+    pub min_wait_us: u32,
 }
 
 impl Default for Config {
@@ -88,6 +99,7 @@ impl Default for Config {
             max_output_bytes: 64 * 1024 * 1024,
             max_input_bytes: 600 * 1024 * 1024,
             defer_taskrun: true,
+            min_wait_us: DEFAULT_MIN_WAIT_US,
         }
     }
 }
@@ -117,6 +129,12 @@ impl Config {
             return Err(format!(
                 "max_connections must be in 1..=16777216, got {}",
                 self.max_connections
+            ));
+        }
+        if self.min_wait_us > MAX_MIN_WAIT_US {
+            return Err(format!(
+                "min_wait_us must be in 0..={MAX_MIN_WAIT_US}, got {}",
+                self.min_wait_us
             ));
         }
         Ok(())

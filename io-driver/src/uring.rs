@@ -4,6 +4,7 @@
 //! timers through the wait's timeout (EXT_ARG).
 
 use crate::bufring::BufRing;
+use crate::coalesce::Coalescer;
 use crate::conn::{ConnId, Phase};
 use crate::core::Core;
 use crate::sys;
@@ -34,6 +35,10 @@ fn decode(ud: u64) -> (u64, u32, u32) {
 /// Back-off before re-arming an accept that failed (e.g. EMFILE), so it cannot spin.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
+/// The overall timeout of a coalesced wait when no timer is due sooner (the loop just waits
+/// again after it).
+const COALESCED_WAIT_LIMIT: Duration = Duration::from_secs(1);
+
 pub(crate) struct UringLoop {
     // Field order matters: the ring is dropped before the buffer memory it references.
     ring: IoUring,
@@ -46,6 +51,7 @@ pub(crate) struct UringLoop {
     wake_armed: bool,
     /// Completions copied out of the CQ each turn (reused).
     cqes: Vec<(u64, i32, u32)>,
+    coalescer: Coalescer,
 }
 
 impl UringLoop {
@@ -59,6 +65,12 @@ impl UringLoop {
             builder.setup_defer_taskrun();
         }
         let ring = builder.build(config.ring_entries)?;
+        // Without IORING_FEAT_MIN_TIMEOUT (before 6.12) the kernel would refuse the argument.
+        let min_wait_us = if ring.params().is_feature_min_timeout() {
+            config.min_wait_us
+        } else {
+            0
+        };
         let bufs = BufRing::new(&ring, config.buffer_count, config.buffer_size, 0)?;
         let n = listeners.len();
         Ok(UringLoop {
@@ -71,6 +83,7 @@ impl UringLoop {
             waker: Waker::new()?,
             wake_armed: false,
             cqes: Vec::with_capacity(config.ring_entries as usize * 4),
+            coalescer: Coalescer::new(min_wait_us, Instant::now()),
         })
     }
 
@@ -106,6 +119,7 @@ impl UringLoop {
             }
             self.wait()?;
             self.core.start_turn();
+            self.coalescer.start_turn(self.core.turn_instant);
             self.cqes.clear();
             self.cqes.extend(
                 self.ring
@@ -133,7 +147,8 @@ impl UringLoop {
         }
     }
 
-    /// Submits queued SQEs and waits for at least one completion or the next timer.
+    /// Submits queued SQEs and waits for at least one completion or the next timer; with
+    /// several connections active, for a few completions (see [`Coalescer`]).
     fn wait(&mut self) -> io::Result<()> {
         let now = Instant::now();
         let mut deadline = self.core.timers.next_deadline();
@@ -142,6 +157,18 @@ impl UringLoop {
         }
         let result = if !self.ring.completion().is_empty() || deadline.is_some_and(|d| d <= now) {
             self.ring.submit()
+        } else if let Some((nr, min_wait_us)) = self.coalescer.wait_for() {
+            // Always with an overall timeout: without one the kernel ends the wait when
+            // min_wait passes even if nothing completed, and an idle loop would spin.
+            let wait = deadline.map_or(COALESCED_WAIT_LIMIT, |d| d - now);
+            let ts = types::Timespec::new()
+                .sec(wait.as_secs())
+                .nsec(wait.subsec_nanos());
+            let args = types::SubmitArgs::new()
+                .timespec(&ts)
+                .min_wait_usec(min_wait_us);
+            self.core.coalesced_waits += 1;
+            self.ring.submitter().submit_with_args(nr as usize, &args)
         } else if let Some(d) = deadline {
             let wait = d - now;
             let ts = types::Timespec::new()
@@ -296,6 +323,7 @@ impl UringLoop {
         if res > 0 {
             if let Some(bid) = bid {
                 if open {
+                    self.coalescer.note_input(&mut conn.input_epoch);
                     let data = self.bufs.data(bid, res as usize);
                     self.core.deliver(handler, id, data);
                 }

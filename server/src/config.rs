@@ -89,6 +89,10 @@ pub struct UringSection {
     /// IORING_SETUP_DEFER_TASKRUN.
     #[serde(default = "yes")]
     pub defer_taskrun: bool,
+    /// Longest a wait may hold a completion for others to join it, when several connections
+    /// are active (wake-up coalescing; 0 = off).
+    #[serde(default = "default_min_wait_us")]
+    pub min_wait_us: u32,
 }
 
 impl Default for UringSection {
@@ -99,6 +103,7 @@ impl Default for UringSection {
             buffer_count: default_buffer_count(),
             buffer_size: default_buffer_size(),
             defer_taskrun: true,
+            min_wait_us: default_min_wait_us(),
         }
     }
 }
@@ -224,6 +229,10 @@ fn default_engine() -> EngineChoice {
 fn default_entries() -> u32 {
     1024
 }
+fn default_min_wait_us() -> u32 {
+    io_driver::DEFAULT_MIN_WAIT_US
+}
+
 fn default_buffer_count() -> u16 {
     1024
 }
@@ -388,6 +397,16 @@ impl Config {
                 format!("{} (must be 8..=32768)", self.uring.entries),
             );
         }
+        if self.uring.min_wait_us > io_driver::MAX_MIN_WAIT_US {
+            return bad(
+                "uring.min_wait_us",
+                format!(
+                    "{} (must be 0..={})",
+                    self.uring.min_wait_us,
+                    io_driver::MAX_MIN_WAIT_US
+                ),
+            );
+        }
         if !EVICTION_POLICIES.contains(&self.cache.eviction.as_str()) {
             return bad(
                 "cache.eviction",
@@ -489,6 +508,11 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
+        let e = Config::parse("[uring]\nmin_wait_us = 10001\n").unwrap_err();
+        assert!(
+            e.contains("uring.min_wait_us") && e.contains("10001"),
+            "{e}"
+        );
         let e = Config::parse("[uring]\nbuffer_count = 1000\n").unwrap_err();
         assert!(
             e.contains("uring.buffer_count") && e.contains("1000"),

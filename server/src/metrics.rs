@@ -313,6 +313,10 @@ fn describe() {
         "Receives stalled for lack of a free provided buffer (ENOBUFS)"
     );
     describe_counter!(
+        "ringledger_coalesced_waits_total",
+        "io_uring waits that asked for several completions (wake-up coalescing)"
+    );
+    describe_counter!(
         "ringledger_worker_wakeups_total",
         "Cross-worker wake-ups handled (messages from other threads)"
     );
@@ -370,6 +374,7 @@ impl Fed {
         counter!("ringledger_commands_total").absolute(t.commands_processed);
         counter!("ringledger_error_replies_total").absolute(t.error_replies);
         counter!("ringledger_recv_buffer_parks_total").absolute(t.recv_buffer_parks);
+        counter!("ringledger_coalesced_waits_total").absolute(t.coalesced_waits);
         counter!("ringledger_worker_wakeups_total").absolute(t.worker_wakeups);
         counter!("ringledger_ledger_forwarded_total").absolute(t.ledger_forwarded);
         counter!("ringledger_forward_queue_full_total").absolute(t.forward_queue_full);

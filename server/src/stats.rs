@@ -51,6 +51,8 @@ counters! {
     keyspace_misses,
     /// Receives stalled for lack of a free provided buffer (io_uring ENOBUFS), re-armed.
     recv_buffer_parks,
+    /// Waits that asked the kernel for several completions (io_uring wake-up coalescing).
+    coalesced_waits,
     /// Wake-ups from other threads handled (forwarded ledger requests and answers, CLIENT
     /// KILL, shutdown).
     worker_wakeups,

@@ -394,6 +394,77 @@ fn restarts_on_the_same_port_right_after_exit() {
     }
 }
 
+/// INFO's `coalesced_waits` once both workers have published it.
+fn coalesced_waits(server: &Server) -> u64 {
+    let mut c = server.redis();
+    let text: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    redis::InfoDict::new(&text)
+        .get::<u64>("coalesced_waits")
+        .expect("INFO stats has coalesced_waits")
+}
+
+#[test]
+fn many_clients_share_wake_ups_and_every_request_is_answered() {
+    for engine in ENGINES {
+        let server = Server::start(engine, "min_wait_us = 2000");
+        let clients: Vec<_> = (0..64)
+            .map(|i| {
+                let mut s = server.connect();
+                std::thread::spawn(move || {
+                    let key = format!("counter:{i}");
+                    let mut worst = Duration::ZERO;
+                    for n in 1..=50 {
+                        let expect = format!(":{n}\r\n");
+                        let t = std::time::Instant::now();
+                        let reply =
+                            roundtrip(&mut s, &encode(&[b"INCR", key.as_bytes()]), expect.len());
+                        worst = worst.max(t.elapsed());
+                        assert_eq!(reply, expect.as_bytes(), "client {i}");
+                    }
+                    worst
+                })
+            })
+            .collect();
+        let worst = clients
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .max()
+            .unwrap();
+        // A wait holds completions 2 ms at most: a wait that ignored that bound would sit out
+        // its whole 1 s limit once fewer clients than it asked for were left.
+        assert!(
+            worst < Duration::from_millis(500),
+            "{engine}: a reply took {worst:?}"
+        );
+        let waits = coalesced_waits(&server);
+        if engine == "uring" {
+            assert!(
+                waits > 0,
+                "{engine}: 64 busy clients never shared a wake-up (needs Linux 6.12+)"
+            );
+        } else {
+            assert_eq!(waits, 0, "{engine}: epoll does not coalesce");
+        }
+    }
+}
+
+#[test]
+fn a_lone_client_is_never_held_for_others() {
+    let server = Server::start("uring", "min_wait_us = 10000");
+    let mut s = server.connect();
+    let t = std::time::Instant::now();
+    for _ in 0..300 {
+        assert_eq!(roundtrip(&mut s, b"PING\r\n", 7), b"+PONG\r\n");
+    }
+    // Held 10 ms each, 300 round trips would take 3 s.
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "300 PINGs took {took:?}"
+    );
+    assert_eq!(coalesced_waits(&server), 0);
+}
+
 #[test]
 fn shutdown_command_stops_the_server() {
     for engine in ENGINES {

@@ -235,6 +235,7 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         line!(out, "pubsub_patterns:0");
         line!(out, "total_error_replies:{}", totals.error_replies);
         line!(out, "recv_buffer_parks:{}", totals.recv_buffer_parks);
+        line!(out, "coalesced_waits:{}", totals.coalesced_waits);
         line!(out, "worker_wakeups:{}", totals.worker_wakeups);
         let h = state.stats.histogram_totals();
         let buckets: Vec<String> = h

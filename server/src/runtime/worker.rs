@@ -88,6 +88,7 @@ pub(crate) fn run(
         max_output_bytes: config.limits.max_output_bytes as usize,
         max_input_bytes: config.limits.max_request_bytes as usize + (1 << 20),
         defer_taskrun: config.uring.defer_taskrun,
+        min_wait_us: config.uring.min_wait_us,
     };
     let (mut event_loop, fallback) = match EventLoop::new(loop_config, setup.listeners) {
         Ok(x) => x,
@@ -448,6 +449,7 @@ impl Handler for Worker {
     fn on_turn_end(&mut self, io: &mut Io<'_>) {
         self.flush_outbox();
         self.counters.recv_buffer_parks = io.recv_buffer_parks();
+        self.counters.coalesced_waits = io.coalesced_waits();
         self.publish_turn(io.now());
     }
 }
