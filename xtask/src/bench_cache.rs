@@ -57,6 +57,8 @@ impl Drop for Server {
 struct Sample {
     rps: f64,
     cpu_us_per_request: f64,
+    /// redis-benchmark's median latency, in milliseconds.
+    p50_ms: f64,
 }
 
 pub fn run(args: &CacheBenchArgs) -> Result {
@@ -121,11 +123,12 @@ pub fn run(args: &CacheBenchArgs) -> Result {
                 for s in order {
                     let sample = bench_once(&servers[s], test, pipeline, requests)?;
                     eprintln!(
-                        "round {} -P {pipeline:>2} {test:<5} {:<14} {:>12.0} req/s {:>8.2} us CPU/req",
+                        "round {} -P {pipeline:>2} {test:<5} {:<14} {:>12.0} req/s {:>8.2} us CPU/req {:>7.3} ms p50",
                         round + 1,
                         servers[s].name,
                         sample.rps,
-                        sample.cpu_us_per_request
+                        sample.cpu_us_per_request,
+                        sample.p50_ms
                     );
                     samples[m][t][s].push(sample);
                 }
@@ -140,23 +143,29 @@ pub fn run(args: &CacheBenchArgs) -> Result {
     );
     print!("{:<4} {:<6}", "-P", "test");
     for s in &servers {
-        print!(" {:>16} {:>9}", format!("{} req/s", s.name), "us/req");
+        print!(
+            " {:>16} {:>9} {:>7}",
+            format!("{} req/s", s.name),
+            "us/req",
+            "p50 ms"
+        );
     }
     println!(" {:>10} {:>10}", "tput x", "cpu x");
     for (m, &(pipeline, _)) in modes.iter().enumerate() {
         for (t, test) in tests.iter().enumerate() {
             print!("{:<4} {:<6}", pipeline, test);
-            let med: Vec<(f64, f64)> = (0..servers.len())
+            let med: Vec<(f64, f64, f64)> = (0..servers.len())
                 .map(|s| {
                     let v = &samples[m][t][s];
                     (
                         median(v.iter().map(|x| x.rps).collect()),
                         median(v.iter().map(|x| x.cpu_us_per_request).collect()),
+                        median(v.iter().map(|x| x.p50_ms).collect()),
                     )
                 })
                 .collect();
-            for (rps, cpu) in &med {
-                print!(" {:>16.0} {:>9.2}", rps, cpu);
+            for (rps, cpu, p50) in &med {
+                print!(" {:>16.0} {:>9.2} {:>7.3}", rps, cpu, p50);
             }
             // Ratios of the pinned one-worker Ringledger to redis-server (index 1 vs 0).
             println!(
@@ -166,7 +175,7 @@ pub fn run(args: &CacheBenchArgs) -> Result {
             );
         }
     }
-    println!("tput x = ringledger-1w / redis-server throughput; cpu x = ringledger-1w / redis-server CPU per request");
+    println!("tput x = ringledger-1w / redis-server throughput; cpu x = ringledger-1w / redis-server CPU per request; p50 = redis-benchmark's median latency");
     if !args.also.is_empty() {
         println!();
         println!("each server against ringledger-1w (throughput x, CPU per request x)");
@@ -365,23 +374,32 @@ fn bench_once(server: &Server, test: &str, pipeline: u32, requests: u64) -> Resu
         ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let rps =
-        parse_csv_rps(&text).ok_or_else(|| format!("no rps in redis-benchmark output: {text}"))?;
+    let (rps, p50_ms) = parse_csv(&text)
+        .ok_or_else(|| format!("no rps or p50 in redis-benchmark output: {text}"))?;
     Ok(Sample {
         rps,
         cpu_us_per_request: (after - before) * 1e6 / requests as f64,
+        p50_ms,
     })
 }
 
-/// redis-benchmark --csv: a header line, then `"SET","123456.79",...`.
-fn parse_csv_rps(text: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with("\"test\""))
-        .find_map(|l| {
-            l.split(',')
-                .nth(1)
-                .and_then(|f| f.trim_matches('"').parse().ok())
-        })
+/// redis-benchmark --csv: a header line naming the columns (`"test","rps",...,
+/// "p50_latency_ms",...`), then `"SET","123456.79",...`. Returns (rps, p50 in ms).
+fn parse_csv(text: &str) -> Option<(f64, f64)> {
+    let mut lines = text.lines();
+    let fields = |l: &str| -> Vec<String> {
+        l.split(',')
+            .map(|f| f.trim_matches('"').to_string())
+            .collect()
+    };
+    let header = fields(lines.find(|l| l.starts_with("\"test\""))?);
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let (rps_at, p50_at) = (column("rps")?, column("p50_latency_ms")?);
+    let row = fields(lines.next()?);
+    Some((
+        row.get(rps_at)?.parse().ok()?,
+        row.get(p50_at)?.parse().ok()?,
+    ))
 }
 
 #[cfg(test)]
@@ -390,9 +408,14 @@ mod tests {
 
     #[test]
     fn parses_redis_benchmark_csv() {
-        let out = "\"test\",\"rps\",\"avg_latency_ms\"\n\"SET\",\"123456.79\",\"0.5\"\n";
-        assert_eq!(parse_csv_rps(out), Some(123456.79));
-        assert_eq!(parse_csv_rps("\"test\",\"rps\"\n"), None);
+        // redis-benchmark 7.0's exact --csv output for one test.
+        let out = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\"GET\",\"81632.65\",\"0.362\",\"0.136\",\"0.359\",\"0.439\",\"0.519\",\"1.119\"\n";
+        assert_eq!(parse_csv(out), Some((81632.65, 0.359)));
+        assert_eq!(parse_csv("\"test\",\"rps\"\n"), None);
+        assert_eq!(
+            parse_csv("\"test\",\"rps\",\"p50_latency_ms\"\n\"GET\",\"x\",\"0.1\"\n"),
+            None
+        );
     }
 
     #[test]
