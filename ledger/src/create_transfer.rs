@@ -350,7 +350,7 @@ fn imported_checks(ex: &mut Exec<'_, '_>, t: &Transfer, dr: &Account, cr: &Accou
 
 /// Records a created transfer for the indexes commit updates, with the balance rows of the
 /// accounts that keep a history (their balances after the transfer, already applied).
-#[inline]
+#[inline(always)]
 fn index_created(
     ex: &mut Exec<'_, '_>,
     user_data: bool,
@@ -373,6 +373,17 @@ fn index_created(
         history_rows: 0,
     };
     debug_assert!(ex.list(dr) != u32::MAX && ex.list(cr) != u32::MAX);
+    if (ex.get(dr).flags | ex.get(cr).flags) & af::HISTORY != 0 {
+        c.history_rows = history_rows(ex, timestamp, dr, cr);
+    }
+    ex.created_transfers.push(c);
+}
+
+/// Records the balances after a transfer of the accounts (of `dr`, `cr`) that keep history;
+/// returns how many rows it added. Out of line: most accounts keep none.
+#[inline(never)]
+fn history_rows(ex: &mut Exec<'_, '_>, timestamp: u64, dr: Acct, cr: Acct) -> u8 {
+    let mut rows = 0;
     for a in [dr, cr] {
         let after = ex.get(a);
         if after.flags & af::HISTORY != 0 {
@@ -386,10 +397,10 @@ fn index_created(
             };
             let list = ex.list(a);
             ex.history.push((list, row));
-            c.history_rows += 1;
+            rows += 1;
         }
     }
-    ex.created_transfers.push(c);
+    rows
 }
 
 fn has_user_data(t: &Transfer) -> bool {

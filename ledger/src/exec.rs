@@ -344,13 +344,15 @@ impl<'h, 'a> Exec<'h, 'a> {
         let ws = self.ws.len() as u32;
         meta.set_working(slot, self.epoch, ws);
         self.ws.push(WorkingAccount {
-            account: self.ledger.accounts.read_owned(slot),
+            account: Account::default(),
             slot,
             list: meta.list(slot).unwrap_or(u32::MAX),
             partition: partition as u16,
             held: true,
             dirty: false,
         });
+        let entry = &mut self.ws[ws as usize].account;
+        self.ledger.accounts.read_owned_into(slot, entry);
         Acct { ws, partition }
     }
 
@@ -612,7 +614,7 @@ impl<'h, 'a> Exec<'h, 'a> {
                 ledger.accounts.prefetch_record(ahead.slot);
             }
             if w.dirty {
-                ledger.accounts.write(w.slot, &w.account);
+                ledger.accounts.write_account_changes(w.slot, &w.account);
             }
         }
         for g in self.held.guards.iter() {

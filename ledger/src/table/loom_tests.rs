@@ -80,6 +80,32 @@ fn sequence_lock_reads_are_never_torn() {
 }
 
 #[test]
+fn sequence_lock_reads_of_account_changes_are_never_torn() {
+    // As above, for the commit's write-back of balances and flags only.
+    explore(1, || {
+        let t = Arc::new(RecordTable::new(2, false).unwrap());
+        let Probe::Absent(at) = t.probe(1, |p| p == 0) else {
+            panic!()
+        };
+        t.insert(at, 1, &account(1, 0), LIVE, 0).unwrap();
+        t.commit(at);
+        let (t1, t2) = (t.clone(), t.clone());
+        let changed = Account {
+            debits_pending: 1,
+            credits_posted: 1,
+            ..account(1, 0)
+        };
+        both(
+            move || t1.write_account_changes(at, &changed),
+            move || {
+                let (a, _) = t2.read::<Account>(at);
+                assert_eq!(a.debits_pending, a.credits_posted, "torn read");
+            },
+        );
+    });
+}
+
+#[test]
 fn racing_inserts_of_one_id_have_one_winner() {
     explore(3, || {
         let t = Arc::new(RecordTable::new(2, false).unwrap());

@@ -31,11 +31,19 @@ pub(crate) mod storage;
 pub(crate) mod sync;
 pub mod transfers;
 
-use crate::types::{from_words, to_words, Record};
+use crate::types::{from_words, to_words, Account, Record};
 use header::{CLAIMING, EMPTY, LIVE, ORPHAN, TOMBSTONE, UNCOMMITTED, WRITING};
+use std::mem::offset_of;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use storage::AtomicArray;
 use sync::{fence, spin, AtomicU64};
+
+/// The record words holding an account's four balances (debits_pending .. credits_posted).
+const ACCOUNT_BALANCE_WORDS: std::ops::Range<usize> =
+    offset_of!(Account, debits_pending) / 8..(offset_of!(Account, credits_posted) + 16) / 8;
+/// The record word holding an account's ledger, code and flags.
+const ACCOUNT_FLAGS_WORD: usize = offset_of!(Account, flags) / 8;
+const _: () = assert!(offset_of!(Account, ledger) / 8 == ACCOUNT_FLAGS_WORD);
 
 /// Where an id stands in a table, as seen by a writer of partition `me`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,13 +276,39 @@ impl RecordTable {
             .store(header::with_state(h, TOMBSTONE) & !UNCOMMITTED, Release);
     }
 
-    /// Rewrites the record at `slot` under its sequence lock (single writer: the owner).
+    /// Rewrites the whole record at `slot` under its sequence lock (single writer: the
+    /// owner). Tests only: the ledger rewrites accounts with [`Self::write_account_changes`].
+    #[cfg(test)]
     pub fn write<R: Record>(&self, slot: u32, record: &R) {
         let h = self.header(slot).load(Relaxed);
         debug_assert_eq!(h & WRITING, 0, "one writer per record");
         self.header(slot).store(h | WRITING, Relaxed);
         fence(Release);
         store16(self.record(slot), &to_words(record));
+        self.header(slot).store(header::bumped(h), Release);
+    }
+
+    /// Rewrites, under the record's sequence lock, only the words of the account at `slot`
+    /// that executing transfers change: the four balances and the word holding `flags`
+    /// (closing transfers set and clear CLOSED). Every other field of `account` must be what
+    /// the slot holds (it is a working copy read from it). Half the stores of [`Self::write`].
+    pub fn write_account_changes(&self, slot: u32, account: &Account) {
+        let words = to_words(account);
+        let r = self.record(slot);
+        debug_assert!(
+            (0..16)
+                .filter(|i| !ACCOUNT_BALANCE_WORDS.contains(i) && *i != ACCOUNT_FLAGS_WORD)
+                .all(|i| r[i].load(Relaxed) == words[i]),
+            "only balances and flags may differ"
+        );
+        let h = self.header(slot).load(Relaxed);
+        debug_assert_eq!(h & WRITING, 0, "one writer per record");
+        self.header(slot).store(h | WRITING, Relaxed);
+        fence(Release);
+        for i in ACCOUNT_BALANCE_WORDS {
+            r[i].store(words[i], Relaxed);
+        }
+        r[ACCOUNT_FLAGS_WORD].store(words[ACCOUNT_FLAGS_WORD], Relaxed);
         self.header(slot).store(header::bumped(h), Release);
     }
 
@@ -301,6 +335,20 @@ impl RecordTable {
     #[inline(always)]
     pub fn read_owned<R: Record + Default>(&self, slot: u32) -> R {
         from_words(&load16(self.record(slot)))
+    }
+
+    /// [`Self::read_owned`] straight into `out` (no copies through temporaries: the working
+    /// set reads an account into its own entry this way).
+    #[inline(always)]
+    pub fn read_owned_into<R: Record>(&self, slot: u32, out: &mut R) {
+        debug_assert_eq!(R::SIZE, 128);
+        for (bytes, word) in out
+            .as_mut_bytes()
+            .chunks_exact_mut(8)
+            .zip(self.record(slot))
+        {
+            bytes.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
+        }
     }
 
     /// The header of `slot` (state, partition, flags).

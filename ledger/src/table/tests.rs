@@ -150,15 +150,42 @@ fn concurrent_inserts_of_the_same_ids_have_one_winner_each() {
     assert_eq!(t.census().0, 10_000, "no id was inserted twice");
 }
 
-#[test]
-fn readers_never_see_a_torn_record() {
+/// An account whose balances all equal `v` and whose CLOSED flag is `v`'s lowest bit, its other
+/// fields fixed: what executing transfers change, and nothing else.
+fn balances(id: u128, v: u128) -> Account {
+    Account {
+        debits_pending: v,
+        debits_posted: v,
+        credits_pending: v,
+        credits_posted: v,
+        flags: if v & 1 == 1 {
+            crate::flags::account::CLOSED
+        } else {
+            0
+        },
+        ..account(id, 0)
+    }
+}
+
+fn consistent_balances(a: &Account) -> bool {
+    let v = a.debits_pending;
+    *a == balances(a.id, v)
+}
+
+/// Two reader threads read eight records while this thread rewrites them with
+/// `write(table, slot, make(id, v))` for v = 1, 2, ...: every read must pass `ok`.
+fn readers_never_see_torn_writes(
+    make: fn(u128, u128) -> Account,
+    write: fn(&RecordTable, u32, &Account),
+    ok: fn(&Account) -> bool,
+) {
     let t = Arc::new(RecordTable::new(64, false).unwrap());
     let mut slots = Vec::new();
     for id in 1..=8u128 {
         let Probe::Absent(at) = t.probe(id, |p| p == 0) else {
             panic!()
         };
-        t.insert(at, id, &account(id, 0), LIVE, 0).unwrap();
+        t.insert(at, id, &make(id, 0), LIVE, 0).unwrap();
         t.commit(at);
         slots.push((id, at));
     }
@@ -171,7 +198,7 @@ fn readers_never_see_a_torn_record() {
                 while !stop.load(Ordering::Relaxed) {
                     for &(id, at) in &slots {
                         let (a, _) = t.read::<Account>(at);
-                        assert!(consistent(&a) && a.id == id, "torn read: {a:?}");
+                        assert!(ok(&a) && a.id == id, "torn read: {a:?}");
                         reads.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -184,11 +211,46 @@ fn readers_never_see_a_torn_record() {
     while v < 200_000 || reads.load(Ordering::Relaxed) < 100_000 {
         v += 1;
         let (id, at) = slots[(v % 8) as usize];
-        t.write(at, &account(id, v));
+        write(&t, at, &make(id, v));
     }
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         r.join().unwrap();
     }
     assert!(reads.load(Ordering::Relaxed) >= 100_000);
+}
+
+#[test]
+fn readers_never_see_a_torn_record() {
+    readers_never_see_torn_writes(account, |t, at, a| t.write(at, a), consistent);
+}
+
+#[test]
+fn readers_never_see_a_torn_balance_update() {
+    readers_never_see_torn_writes(
+        balances,
+        |t, at, a| t.write_account_changes(at, a),
+        consistent_balances,
+    );
+}
+
+#[test]
+fn an_account_change_rewrites_balances_and_flags_only() {
+    let t = RecordTable::new(8, false).unwrap();
+    let Probe::Absent(at) = t.probe(5, |p| p == 0) else {
+        panic!()
+    };
+    t.insert(at, 5, &balances(5, 0), LIVE, 0).unwrap();
+    t.commit(at);
+    let (_, before) = t.read::<Account>(at);
+    t.write_account_changes(at, &balances(5, 7));
+    let (after, header) = t.read::<Account>(at);
+    assert_eq!(after, balances(5, 7));
+    assert_ne!(header, before, "the sequence lock's version moved");
+    t.write_account_changes(at, &balances(5, 8));
+    assert_eq!(
+        t.read::<Account>(at).0,
+        balances(5, 8),
+        "and CLOSED is cleared again"
+    );
 }
