@@ -183,8 +183,9 @@ enum Backend {
 
 impl EventLoop {
     /// Builds a loop over `listeners` (each already bound, e.g. with [`bind_reuseport`]).
-    /// With [`Engine::Auto`], a failed io_uring probe falls back to epoll; the reason is
-    /// returned so the caller can log it.
+    /// Also returns a notice for the operator, to be logged: with [`Engine::Auto`], why a
+    /// failed io_uring probe fell back to epoll; on io_uring, that the kernel cannot honour
+    /// [`Config::min_wait_us`].
     pub fn new(
         config: Config,
         listeners: Vec<TcpListener>,
@@ -211,11 +212,12 @@ impl EventLoop {
         match use_uring {
             Ok(true) => {
                 let l = uring::UringLoop::new(&config, listeners)?;
+                let notice = l.min_wait_notice(&config);
                 Ok((
                     EventLoop {
                         inner: Backend::Uring(Box::new(l)),
                     },
-                    None,
+                    notice,
                 ))
             }
             Ok(false) => {

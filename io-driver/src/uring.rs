@@ -87,6 +87,15 @@ impl UringLoop {
         })
     }
 
+    /// Why `Config::min_wait_us` has no effect on this ring, if it has none though set.
+    pub fn min_wait_notice(&self, config: &Config) -> Option<String> {
+        (config.min_wait_us > 0 && !self.ring.params().is_feature_min_timeout()).then(|| {
+            "[uring] min_wait_us ignored: this kernel lacks IORING_FEAT_MIN_TIMEOUT (Linux 6.12+), \
+             so waits are not coalesced"
+                .to_string()
+        })
+    }
+
     pub fn waker(&self) -> Waker {
         self.waker.clone()
     }

@@ -90,7 +90,7 @@ pub(crate) fn run(
         defer_taskrun: config.uring.defer_taskrun,
         min_wait_us: config.uring.min_wait_us,
     };
-    let (mut event_loop, fallback) = match EventLoop::new(loop_config, setup.listeners) {
+    let (mut event_loop, notice) = match EventLoop::new(loop_config, setup.listeners) {
         Ok(x) => x,
         Err(e) => {
             let msg = format!("worker {}: {e}", setup.index);
@@ -98,9 +98,9 @@ pub(crate) fn run(
             return Err(msg);
         }
     };
-    if let Some(why) = fallback {
+    if let Some(notice) = notice {
         if setup.index == 0 {
-            eprintln!("ringledger-server: {why}");
+            eprintln!("ringledger-server: {notice}");
         }
     }
     let waker = event_loop.waker();
