@@ -291,7 +291,8 @@ impl RecordTable {
     /// Rewrites, under the record's sequence lock, only the words of the account at `slot`
     /// that executing transfers change: the four balances and the word holding `flags`
     /// (closing transfers set and clear CLOSED). Every other field of `account` must be what
-    /// the slot holds (it is a working copy read from it). Half the stores of [`Self::write`].
+    /// the slot holds (it is a working copy read from it). 9 of a whole record's 16 word
+    /// stores.
     pub fn write_account_changes(&self, slot: u32, account: &Account) {
         let words = to_words(account);
         let r = self.record(slot);
