@@ -394,7 +394,8 @@ fn restarts_on_the_same_port_right_after_exit() {
     }
 }
 
-/// INFO's `coalesced_waits` once both workers have published it.
+/// INFO's `coalesced_waits`, summed over the workers (each publishes its counters at the end of
+/// every loop turn, so the sum is current once the replies of the waits it counts have arrived).
 fn coalesced_waits(server: &Server) -> u64 {
     let mut c = server.redis();
     let text: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
