@@ -39,6 +39,13 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// again after it).
 const COALESCED_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
+/// A relative wait timeout for the kernel.
+fn timespec(wait: Duration) -> types::Timespec {
+    types::Timespec::new()
+        .sec(wait.as_secs())
+        .nsec(wait.subsec_nanos())
+}
+
 pub(crate) struct UringLoop {
     // Field order matters: the ring is dropped before the buffer memory it references.
     ring: IoUring,
@@ -169,20 +176,14 @@ impl UringLoop {
         } else if let Some((nr, min_wait_us)) = self.coalescer.wait_for() {
             // Always with an overall timeout: without one the kernel ends the wait when
             // min_wait passes even if nothing completed, and an idle loop would spin.
-            let wait = deadline.map_or(COALESCED_WAIT_LIMIT, |d| d - now);
-            let ts = types::Timespec::new()
-                .sec(wait.as_secs())
-                .nsec(wait.subsec_nanos());
+            let ts = timespec(deadline.map_or(COALESCED_WAIT_LIMIT, |d| d - now));
             let args = types::SubmitArgs::new()
                 .timespec(&ts)
                 .min_wait_usec(min_wait_us);
             self.core.coalesced_waits += 1;
             self.ring.submitter().submit_with_args(nr as usize, &args)
         } else if let Some(d) = deadline {
-            let wait = d - now;
-            let ts = types::Timespec::new()
-                .sec(wait.as_secs())
-                .nsec(wait.subsec_nanos());
+            let ts = timespec(d - now);
             let args = types::SubmitArgs::new().timespec(&ts);
             self.ring.submitter().submit_with_args(1, &args)
         } else {
