@@ -150,6 +150,16 @@ fn concurrent_inserts_of_the_same_ids_have_one_winner_each() {
     assert_eq!(t.census().0, 10_000, "no id was inserted twice");
 }
 
+/// Inserts `record` (an id not in `t`) for partition 0 and commits it; returns its slot.
+fn insert_committed(t: &RecordTable, record: &Account) -> u32 {
+    let Probe::Absent(at) = t.probe(record.id, |p| p == 0) else {
+        panic!("{} is already in the table", record.id)
+    };
+    t.insert(at, record.id, record, LIVE, 0).unwrap();
+    t.commit(at);
+    at
+}
+
 /// An account whose balances all equal `v` and whose CLOSED flag is `v`'s lowest bit, its other
 /// fields fixed: what executing transfers change, and nothing else.
 fn balances(id: u128, v: u128) -> Account {
@@ -180,15 +190,9 @@ fn readers_never_see_torn_writes(
     ok: fn(&Account) -> bool,
 ) {
     let t = Arc::new(RecordTable::new(64, false).unwrap());
-    let mut slots = Vec::new();
-    for id in 1..=8u128 {
-        let Probe::Absent(at) = t.probe(id, |p| p == 0) else {
-            panic!()
-        };
-        t.insert(at, id, &make(id, 0), LIVE, 0).unwrap();
-        t.commit(at);
-        slots.push((id, at));
-    }
+    let slots: Vec<(u128, u32)> = (1..=8u128)
+        .map(|id| (id, insert_committed(&t, &make(id, 0))))
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..2)
@@ -237,11 +241,7 @@ fn readers_never_see_a_torn_balance_update() {
 #[test]
 fn an_account_change_rewrites_balances_and_flags_only() {
     let t = RecordTable::new(8, false).unwrap();
-    let Probe::Absent(at) = t.probe(5, |p| p == 0) else {
-        panic!()
-    };
-    t.insert(at, 5, &balances(5, 0), LIVE, 0).unwrap();
-    t.commit(at);
+    let at = insert_committed(&t, &balances(5, 0));
     let (_, before) = t.read::<Account>(at);
     t.write_account_changes(at, &balances(5, 7));
     let (after, header) = t.read::<Account>(at);
