@@ -348,8 +348,9 @@ fn imported_checks(ex: &mut Exec<'_, '_>, t: &Transfer, dr: &Account, cr: &Accou
     None
 }
 
-/// Records a created transfer for the indexes commit updates, with the balance rows of the
-/// accounts that keep a history (their balances after the transfer, already applied).
+/// Appends a created transfer to its accounts' transfer lists, and records what commit has to
+/// index for it: user data, expiry, the balance rows of the accounts that keep a history
+/// (their balances after the transfer, already applied).
 #[inline(always)]
 fn index_created(
     ex: &mut Exec<'_, '_>,
@@ -360,23 +361,27 @@ fn index_created(
     (dr, cr): (Acct, Acct),
     expires: bool,
 ) {
-    let mut c = CreatedTransfer {
-        slot,
-        debit: ex.slot(dr),
-        credit: ex.slot(cr),
-        partition: partition as u16,
-        extra: if user_data {
-            CreatedTransfer::USER_DATA
+    ex.append_to_list(dr, slot);
+    ex.append_to_list(cr, slot);
+    let extra = if user_data {
+        CreatedTransfer::USER_DATA
+    } else {
+        0
+    } | if expires { CreatedTransfer::EXPIRES } else { 0 };
+    let history = (ex.get(dr).flags | ex.get(cr).flags) & af::HISTORY != 0;
+    if extra != 0 || history {
+        let history_rows = if history {
+            history_rows(ex, timestamp, dr, cr)
         } else {
             0
-        } | if expires { CreatedTransfer::EXPIRES } else { 0 },
-        history_rows: 0,
-    };
-    debug_assert!(ex.list(dr) != u32::MAX && ex.list(cr) != u32::MAX);
-    if (ex.get(dr).flags | ex.get(cr).flags) & af::HISTORY != 0 {
-        c.history_rows = history_rows(ex, timestamp, dr, cr);
+        };
+        ex.created_transfers.push(CreatedTransfer {
+            slot,
+            partition: partition as u16,
+            extra,
+            history_rows,
+        });
     }
-    ex.created_transfers.push(c);
 }
 
 /// Records the balances after a transfer of the accounts (of `dr`, `cr`) that keep history;

@@ -5,9 +5,10 @@
 //! Isolation. Nothing a batch does is visible to readers before its commit: inserted records
 //! and index entries carry UNCOMMITTED, appended transfers sit past their partition's committed
 //! log, and changed account balances live in the working set (`ws`) until `commit` writes them
-//! inside the held partitions' commit windows. A chain that fails is undone in the working set
-//! (inserted entries become tombstones, appended records are dropped), so no reader ever sees
-//! it.
+//! inside the held partitions' commit windows. Account transfer lists are appended to in place,
+//! but only index reads see them, and those hold the partition. A chain that fails is undone in
+//! the working set (inserted entries become tombstones, appended records are dropped, list
+//! appends are taken back), so no reader ever sees it.
 //!
 //! The working set. An account a batch touches is copied once into `ws`; the account's
 //! owner-side stamp (`AccountMeta`) records the attempt and the copy's index, so every later
@@ -20,9 +21,8 @@
 
 use crate::flags;
 use crate::ledger::{Held, Ledger};
-use crate::partition::{Entry, HistoryRow, PendingState};
+use crate::partition::{Entry, HistoryRow, Partition, PendingState};
 use crate::status::{CreateAccountStatus, CreateTransferStatus};
-use crate::table::lists::BLOCK;
 use crate::table::transfers::{self as tt, TProbe};
 use crate::table::{header, Probe};
 use crate::types::{Account, AccountBalance, CreateResult, Transfer};
@@ -67,6 +67,7 @@ enum Undo {
 #[derive(Clone, Copy)]
 pub(crate) struct Checkpoint {
     undo: usize,
+    list_appends: usize,
     accounts: usize,
     transfers: usize,
     history: usize,
@@ -78,14 +79,12 @@ pub(crate) struct CreatedAccount {
     pub user_data: (u128, u64, u32),
 }
 
-/// What commit still has to do for a created transfer: the indexes (the record itself is
-/// already in the log). Compact, because there is one per transfer.
+/// What commit still has to do for a created transfer with user data, a timeout or accounts
+/// that keep history: those indexes. (The record is in the log already, and the accounts'
+/// transfer lists were appended to when it was created.) Most transfers need none.
 #[derive(Clone, Copy)]
 pub(crate) struct CreatedTransfer {
     pub slot: u32,
-    /// The accounts' table slots.
-    pub debit: u32,
-    pub credit: u32,
     pub partition: u16,
     /// [`CreatedTransfer::USER_DATA`] | [`CreatedTransfer::EXPIRES`].
     pub extra: u8,
@@ -130,6 +129,11 @@ pub(crate) struct Exec<'h, 'a> {
     single: Option<usize>,
     pub ws: Vec<WorkingAccount>,
     undo: Vec<Undo>,
+    /// Every append to an account's transfer list this attempt made, in order: (the account's
+    /// table slot, the tail entry the append replaced). Lists are changed in place (index
+    /// reads hold the partition, so none sees them mid-batch); a chain's rollback and an
+    /// abort undo them from here.
+    list_appends: Vec<(u32, u32)>,
     /// Accounts (table slots), transfers and burned ids (index positions) this attempt
     /// inserted, to commit or tombstone.
     inserted_accounts: Vec<u32>,
@@ -175,6 +179,7 @@ impl<'h, 'a> Exec<'h, 'a> {
             single,
             ws: b.ws,
             undo: b.undo,
+            list_appends: b.list_appends,
             inserted_accounts: b.inserted_accounts,
             inserted_transfers: b.inserted_transfers,
             inserted_orphans: b.inserted_orphans,
@@ -193,6 +198,7 @@ impl<'h, 'a> Exec<'h, 'a> {
         let mut b = Buffers {
             ws: std::mem::take(&mut self.ws),
             undo: std::mem::take(&mut self.undo),
+            list_appends: std::mem::take(&mut self.list_appends),
             inserted_accounts: std::mem::take(&mut self.inserted_accounts),
             inserted_transfers: std::mem::take(&mut self.inserted_transfers),
             inserted_orphans: std::mem::take(&mut self.inserted_orphans),
@@ -380,10 +386,16 @@ impl<'h, 'a> Exec<'h, 'a> {
         self.ws[a.ws as usize].list
     }
 
-    /// The account's table slot.
+    /// Appends a transfer (its log slot) to the transfer list of an account of a held
+    /// partition, created by an earlier batch.
     #[inline(always)]
-    pub fn slot(&self, a: Acct) -> u32 {
-        self.ws[a.ws as usize].slot
+    pub fn append_to_list(&mut self, a: Acct, entry: u32) {
+        let w = &self.ws[a.ws as usize];
+        debug_assert!(w.held && w.list != u32::MAX);
+        let ledger = self.ledger;
+        let replaced =
+            Partition::append_account_transfer(&ledger.account_meta, &ledger.lists, w.slot, entry);
+        self.list_appends.push((w.slot, replaced));
     }
 
     /// The transfer at a log slot.
@@ -526,6 +538,7 @@ impl<'h, 'a> Exec<'h, 'a> {
         self.in_chain = true;
         Checkpoint {
             undo: self.undo.len(),
+            list_appends: self.list_appends.len(),
             accounts: self.created_accounts.len(),
             transfers: self.created_transfers.len(),
             history: self.history.len(),
@@ -560,6 +573,12 @@ impl<'h, 'a> Exec<'h, 'a> {
                 None => break,
             }
         }
+        let meta = &self.ledger.account_meta;
+        while self.list_appends.len() > cp.list_appends {
+            if let Some((account, replaced)) = self.list_appends.pop() {
+                Partition::pop_account_transfer(meta, &self.ledger.lists, account, replaced);
+            }
+        }
         self.created_accounts.truncate(cp.accounts);
         self.created_transfers.truncate(cp.transfers);
         self.history.truncate(cp.history);
@@ -575,6 +594,7 @@ impl<'h, 'a> Exec<'h, 'a> {
         // inserts are tombstoned below (nothing of it was ever visible).
         self.rollback(Checkpoint {
             undo: 0,
+            list_appends: 0,
             accounts: 0,
             transfers: 0,
             history: 0,
@@ -644,26 +664,8 @@ impl<'h, 'a> Exec<'h, 'a> {
             part.accounts.push(c.entry, u128_, u64_, u32_);
         }
         let mut rows = self.history.iter();
-        let created = &self.created_transfers;
-        for (i, c) in created.iter().enumerate() {
-            // Two-step prefetch of the accounts' list ends: the owner words of a transfer's
-            // accounts far ahead, the last blocks they point to for one nearer.
-            if let Some(far) = created.get(i + 2 * COMMIT_PREFETCH) {
-                meta.prefetch(far.debit);
-                meta.prefetch(far.credit);
-            }
-            if let Some(near) = created.get(i + COMMIT_PREFETCH) {
-                for account in [near.debit, near.credit] {
-                    if let (len, Some(last)) = meta.list_end(account) {
-                        if len % BLOCK as u64 != 0 {
-                            ledger.lists.prefetch(last);
-                        }
-                    }
-                }
-            }
+        for c in &self.created_transfers {
             let part = self.held.part(usize::from(c.partition));
-            part.append_account_transfer(meta, &ledger.lists, c.debit, c.slot);
-            part.append_account_transfer(meta, &ledger.lists, c.credit, c.slot);
             if c.extra != 0 {
                 let t = ledger.transfers.read(c.slot);
                 if c.extra & CreatedTransfer::USER_DATA != 0 {
@@ -701,6 +703,7 @@ const COMMIT_PREFETCH: usize = 16;
 pub(crate) struct Buffers {
     ws: Vec<WorkingAccount>,
     undo: Vec<Undo>,
+    list_appends: Vec<(u32, u32)>,
     inserted_accounts: Vec<u32>,
     inserted_transfers: Vec<u32>,
     inserted_orphans: Vec<u32>,
@@ -714,6 +717,7 @@ impl Buffers {
     fn clear(&mut self) {
         self.ws.clear();
         self.undo.clear();
+        self.list_appends.clear();
         self.inserted_accounts.clear();
         self.inserted_transfers.clear();
         self.inserted_orphans.clear();

@@ -124,7 +124,8 @@ pub struct Partition {
     /// (expires_at, log slot) of pending transfers with a timeout, earliest first.
     pub(crate) expiry: BinaryHeap<Reverse<(u64, u32)>>,
     /// The blocks of each account's transfer list (debit or credit side, as log slots, in the
-    /// list arena), by the account's list id (see `table::account_meta`).
+    /// list arena), in order, by the account's list id (see `table::account_meta`). The writer
+    /// only chains blocks; reads bring this directory up to date ([`Self::account_list`]).
     pub(crate) account_blocks: Vec<Vec<u32>>,
     /// Balance history of accounts with the `history` flag, by list id.
     pub(crate) account_history: Map<u32, Vec<HistoryRow>>,
@@ -167,46 +168,106 @@ impl Partition {
         meta.set_list(account, list);
     }
 
-    /// Appends `entry` (a log slot) to the transfer list of this partition's account at table
-    /// slot `account`.
+    /// Appends `entry` (a log slot) to the transfer list of the account at table slot
+    /// `account` (committed by an earlier batch), in place; returns the tail entry it
+    /// replaced, which [`Partition::pop_account_transfer`] puts back.
     #[inline(always)]
     pub(crate) fn append_account_transfer(
-        &mut self,
         meta: &AccountMeta,
         arena: &ListArena,
         account: u32,
         entry: u32,
-    ) {
-        let (len, last) = meta.list_end(account);
+    ) -> u32 {
+        let len = meta.list_len(account);
         let i = (len % BLOCK as u64) as usize;
-        let block = match last {
-            Some(b) if i != 0 => b,
-            _ => {
-                let (Some(b), Some(list)) = (arena.take_block(), meta.list(account)) else {
-                    // The arena holds every list of a full ledger; every committed account
-                    // has a list.
-                    panic!("invariant: account list arena exhausted or account without list");
-                };
-                self.account_blocks[list as usize].push(b);
-                b
-            }
-        };
-        arena.set(block, i, entry);
-        meta.set_list_end(account, len + 1, block);
+        let replaced = meta.set_tail(account, i, entry);
+        if i == BLOCK - 1 {
+            // The tail is full: it goes, with the newest block's number, to a fresh block.
+            let Some(block) = arena.take_block() else {
+                // The arena holds every list of a full ledger (see `table::lists`).
+                panic!("invariant: account list arena exhausted");
+            };
+            arena.write_block(block, &meta.tail_words(account));
+            meta.set_newest_block(account, Some(block));
+        }
+        meta.set_list_len(account, len + 1);
+        replaced
     }
 
-    /// The transfer list of this partition's account at table slot `account`.
+    /// Undoes the last append to the account's list (a rolled-back chain or an aborted
+    /// attempt), given the tail entry that append replaced. A block it filled leaves the
+    /// list (and stays unused).
+    pub(crate) fn pop_account_transfer(
+        meta: &AccountMeta,
+        arena: &ListArena,
+        account: u32,
+        replaced: u32,
+    ) {
+        let len = meta.list_len(account);
+        debug_assert!(len > 0);
+        let i = ((len - 1) % BLOCK as u64) as usize;
+        if i == BLOCK - 1 {
+            let Some(block) = meta.newest_block(account) else {
+                panic!("invariant: a list of {len} entries has a block");
+            };
+            meta.set_newest_block(account, arena.previous(block));
+        }
+        meta.set_tail(account, i, replaced);
+        meta.set_list_len(account, len - 1);
+    }
+
+    /// Brings the directory of the account's list blocks up to date (the writer only chains
+    /// them): walks back from its newest block to the last one the directory has.
+    pub(crate) fn sync_account_blocks(
+        &mut self,
+        meta: &AccountMeta,
+        arena: &ListArena,
+        account: u32,
+    ) {
+        let Some(list) = meta.list(account) else {
+            return;
+        };
+        let blocks = &mut self.account_blocks[list as usize];
+        let want = (meta.list_len(account) / BLOCK as u64) as usize;
+        let known = blocks.len();
+        debug_assert!(known <= want, "committed blocks never leave a list");
+        if known == want {
+            return;
+        }
+        blocks.resize(want, u32::MAX);
+        let mut block = meta.newest_block(account);
+        for i in (known..want).rev() {
+            let Some(b) = block else {
+                panic!(
+                    "invariant: list {list} has {want} blocks, chained {}",
+                    want - i - 1
+                );
+            };
+            blocks[i] = b;
+            block = arena.previous(b);
+        }
+        debug_assert_eq!(
+            block,
+            known.checked_sub(1).map(|k| blocks[k]),
+            "the chain meets the known blocks"
+        );
+    }
+
+    /// The transfer list of this partition's account at table slot `account`, its block
+    /// directory brought up to date first.
     pub(crate) fn account_list<'a>(
-        &'a self,
+        &'a mut self,
         meta: &AccountMeta,
         arena: &'a ListArena,
         account: u32,
     ) -> Option<AccountList<'a>> {
+        self.sync_account_blocks(meta, arena, account);
         let list = meta.list(account)?;
         Some(AccountList {
             arena,
             blocks: &self.account_blocks[list as usize],
-            len: meta.list_end(account).0 as usize,
+            tail: std::array::from_fn(|i| meta.tail(account, i)),
+            len: meta.list_len(account) as usize,
         })
     }
 

@@ -146,7 +146,7 @@ impl Ledger {
         let Some((slot, p)) = self.filter_account(filter) else {
             return Vec::new();
         };
-        let part = self.partitions[p].lock();
+        let mut part = self.partitions[p].lock();
         let Some(list) = part.account_list(&self.account_meta, &self.lists, slot) else {
             return Vec::new();
         };

@@ -97,18 +97,19 @@ impl Ledger {
             }
             let log_slots: Vec<u32> = (0..part.log.len()).map(|i| part.log.slot(i)).collect();
             let mut lists: Vec<(&str, Vec<u32>)> = vec![("log", log_slots.clone())];
-            for e in &part.accounts.by_timestamp {
+            let account_slots: Vec<u32> =
+                part.accounts.by_timestamp.iter().map(|e| e.slot).collect();
+            for slot in account_slots {
                 let list = part
-                    .account_list(&self.account_meta, &self.lists, e.slot)
-                    .ok_or_else(|| format!("account at slot {} has no list", e.slot))?;
-                if list.blocks.len() as u64 != (list.len as u64).div_ceil(BLOCK as u64) {
+                    .account_list(&self.account_meta, &self.lists, slot)
+                    .ok_or_else(|| format!("account at slot {slot} has no list"))?;
+                if list.blocks.len() != list.len / BLOCK {
                     return Err(format!(
-                        "account at slot {}: blocks and length disagree",
-                        e.slot
+                        "account at slot {slot}: blocks and length disagree"
                     ));
                 }
                 let entries: Vec<u32> = (0..list.len).map(|i| list.get(i)).collect();
-                let id = self.accounts.read_owned::<Account>(e.slot).id;
+                let id = self.accounts.read_owned::<Account>(slot).id;
                 listed.extend(entries.iter().map(|&t| (id, t)));
                 lists.push(("account list", entries));
             }

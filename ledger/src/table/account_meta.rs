@@ -1,24 +1,37 @@
 //! Owner-side facts about each account slot that readers never look at: the account's list id
-//! in its partition (assigned when its creation commits), where its transfer list ends, and the
-//! batch-local working-set stamp that lets a batch find its working copy of an account with one
-//! array load instead of a hash map.
+//! in its partition (assigned when its creation commits), its transfer list's length and the
+//! newest entries of it, and the batch-local working-set stamp that lets a batch find its
+//! working copy of an account with one array load instead of a hash map.
 //!
-//! Four words per account slot (32 bytes, two slots a cache line), written only by the holder
-//! of the account's partition (so the partition's mutex orders every access; the atomics only
-//! keep Rust's memory model happy when neighbouring slots belong to partitions held on other
+//! One cache line per account slot (eight words), written only by the holder of the
+//! account's partition (so the partition's mutex orders every access; the atomics only keep
+//! Rust's memory model happy when neighbouring slots belong to partitions held on other
 //! threads):
 //!
 //! ```text
-//! word 0   epoch of the attempt whose working set holds the account (0: none)
-//! word 1   bits 0..32: list id + 1 (0: none yet); bits 32..64: index in that working set
-//! word 2   entries in the account's transfer list
-//! word 3   the list's last block + 1 (0: no block yet)
+//! word 0      epoch of the attempt whose working set holds the account (0: none)
+//! word 1      bits 0..32: list id + 1 (0: none yet); bits 32..64: index in that working set
+//! word 2      entries in the account's transfer list
+//! words 3..7  the list's tail, eight 32-bit halves, the first in the low half of word 3:
+//!             halves 0..7: entries 7 * (len / 7) .. len (see `lists`);
+//!             half 7: the list's newest block + 1 (0: none yet)
+//! word 7      unused
 //! ```
+//!
+//! Why the tail lives here: a batch touches this line anyway (the stamp) when it first meets
+//! the account, so appending a transfer to the list costs no other cache line until seven
+//! have gathered, and those seven go to a fresh block of the list arena, next to the blocks
+//! filled just before: sequential writes instead of one random line per append.
 
 use super::storage::AtomicArray;
 use std::sync::atomic::Ordering::Relaxed;
 
-const WORDS: usize = 4;
+const WORDS: usize = 8;
+const TAIL_WORD: usize = 3;
+/// 32-bit halves of the tail words: [`TAIL`] entries, then the newest block.
+pub(crate) const TAIL_HALVES: usize = 8;
+/// Entries of a list's tail kept in the owner words (a list arena block's worth).
+pub(crate) const TAIL: usize = TAIL_HALVES - 1;
 
 pub(crate) struct AccountMeta {
     words: AtomicArray,
@@ -31,7 +44,7 @@ impl AccountMeta {
         })
     }
 
-    /// The four words of `slot` (one bounds check for all of them).
+    /// The eight words of `slot` (one bounds check for all of them).
     #[inline(always)]
     fn words(&self, slot: u32) -> &[super::sync::AtomicU64; WORDS] {
         self.words.block::<WORDS>(slot as usize * WORDS)
@@ -74,20 +87,55 @@ impl AccountMeta {
         w[0].store(epoch, Relaxed);
     }
 
-    /// (entries, last block) of the account's transfer list.
+    /// Entries in the account's transfer list.
     #[inline(always)]
-    pub fn list_end(&self, slot: u32) -> (u64, Option<u32>) {
-        let w = self.words(slot);
-        let len = w[2].load(Relaxed);
-        let last = (w[3].load(Relaxed) as u32).checked_sub(1);
-        (len, last)
+    pub fn list_len(&self, slot: u32) -> u64 {
+        self.word(slot, 2).load(Relaxed)
     }
 
     #[inline(always)]
-    pub fn set_list_end(&self, slot: u32, len: u64, last: u32) {
+    pub fn set_list_len(&self, slot: u32, len: u64) {
+        self.word(slot, 2).store(len, Relaxed);
+    }
+
+    /// Half `i` (< [`TAIL_HALVES`]) of the list's tail: entry `i` if `i < TAIL`.
+    #[inline(always)]
+    pub fn tail(&self, slot: u32, i: usize) -> u32 {
+        debug_assert!(i < TAIL_HALVES);
+        (self.word(slot, TAIL_WORD + i / 2).load(Relaxed) >> (32 * (i % 2))) as u32
+    }
+
+    /// Sets half `i` of the list's tail, returning the value it replaces.
+    #[inline(always)]
+    pub fn set_tail(&self, slot: u32, i: usize, v: u32) -> u32 {
+        debug_assert!(i < TAIL_HALVES);
+        let w = self.word(slot, TAIL_WORD + i / 2);
+        let shift = 32 * (i % 2);
+        let old = w.load(Relaxed);
+        w.store(
+            (old & !(u64::from(u32::MAX) << shift)) | (u64::from(v) << shift),
+            Relaxed,
+        );
+        (old >> shift) as u32
+    }
+
+    /// The list's newest block (the last of its full blocks), if it has one.
+    #[inline(always)]
+    pub fn newest_block(&self, slot: u32) -> Option<u32> {
+        self.tail(slot, TAIL).checked_sub(1)
+    }
+
+    #[inline(always)]
+    pub fn set_newest_block(&self, slot: u32, block: Option<u32>) {
+        self.set_tail(slot, TAIL, block.map_or(0, |b| b + 1));
+    }
+
+    /// The list's tail words, as a list arena block holds them: the entries, then the
+    /// newest block before this one.
+    #[inline(always)]
+    pub fn tail_words(&self, slot: u32) -> [u64; TAIL_HALVES / 2] {
         let w = self.words(slot);
-        w[2].store(len, Relaxed);
-        w[3].store(u64::from(last) + 1, Relaxed);
+        std::array::from_fn(|i| w[TAIL_WORD + i].load(Relaxed))
     }
 
     /// Hints the CPU to fetch the line of `slot`'s words.
@@ -106,17 +154,46 @@ mod tests {
         let m = AccountMeta::new(8, false).unwrap();
         assert_eq!(m.list(3), None);
         assert_eq!(m.working(3, 1), None);
-        assert_eq!(m.list_end(3), (0, None));
+        assert_eq!(m.list_len(3), 0);
         m.set_working(3, 7, 42);
         assert_eq!(m.working(3, 7), Some(42));
         assert_eq!(m.working(3, 8), None, "another attempt's stamp is stale");
         m.set_list(3, 0);
         assert_eq!(m.list(3), Some(0));
         assert_eq!(m.working(3, 7), Some(42), "setting the list kept the stamp");
-        m.set_list_end(3, 17, 5);
-        assert_eq!(m.list_end(3), (17, Some(5)));
+        m.set_list_len(3, 17);
+        assert_eq!(m.list_len(3), 17);
+        for i in 0..TAIL {
+            assert_eq!(m.set_tail(3, i, 100 + i as u32), 0);
+        }
+        assert_eq!(
+            m.set_tail(3, 5, u32::MAX),
+            105,
+            "the replaced entry is returned"
+        );
+        let want: Vec<u32> = (0..TAIL)
+            .map(|i| if i == 5 { u32::MAX } else { 100 + i as u32 })
+            .collect();
+        assert_eq!((0..TAIL).map(|i| m.tail(3, i)).collect::<Vec<_>>(), want);
+        assert_eq!(m.newest_block(3), None);
+        m.set_newest_block(3, Some(0));
+        assert_eq!(m.newest_block(3), Some(0), "block 0 is not 'none'");
+        let words = m.tail_words(3);
+        assert_eq!(
+            words[2],
+            (u64::from(u32::MAX) << 32) | 104,
+            "two entries a word"
+        );
+        assert_eq!(
+            words[3],
+            (1 << 32) | 106,
+            "the newest block + 1 in the last half"
+        );
+        assert_eq!(m.tail(3, 6), 106, "setting the block kept the entries");
         m.set_working(3, 9, 1);
         assert_eq!((m.list(3), m.working(3, 9)), (Some(0), Some(1)));
-        assert_eq!(m.list_end(4), (0, None), "neighbours untouched");
+        assert_eq!((m.list_len(3), m.tail(3, 0)), (17, 100));
+        assert_eq!(m.list_len(4), 0, "neighbours untouched");
+        assert_eq!((m.list_len(2), m.tail(2, 7), m.tail(4, 0)), (0, 0, 0));
     }
 }
