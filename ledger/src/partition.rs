@@ -182,10 +182,18 @@ impl Partition {
         let i = (len % BLOCK as u64) as usize;
         let replaced = meta.set_tail(account, i, entry);
         if i == BLOCK - 1 {
-            // The tail is full: it goes, with the newest block's number, to a fresh block.
-            let Some(block) = arena.take_block() else {
-                // The arena holds every list of a full ledger (see `table::lists`).
-                panic!("invariant: account list arena exhausted");
+            // The tail is full: it goes, with the newest block's number, to a fresh block (or
+            // the list's spare, filled before by an append since undone).
+            let block = match meta.spare_block(account) {
+                Some(b) => {
+                    meta.set_spare_block(account, None);
+                    b
+                }
+                None => match arena.take_block() {
+                    Some(b) => b,
+                    // The arena holds every list of a full ledger (see `table::lists`).
+                    None => panic!("invariant: account list arena exhausted"),
+                },
             };
             arena.write_block(block, &meta.tail_words(account));
             meta.set_newest_block(account, Some(block));
@@ -196,7 +204,8 @@ impl Partition {
 
     /// Undoes the last append to the account's list (a rolled-back chain or an aborted
     /// attempt), given the tail entry that append replaced. A block it filled leaves the
-    /// list (and stays unused).
+    /// list and becomes its spare, unless it has one already (then it stays unused: see the
+    /// capacity argument in `table::lists`).
     pub(crate) fn pop_account_transfer(
         meta: &AccountMeta,
         arena: &ListArena,
@@ -211,6 +220,9 @@ impl Partition {
                 panic!("invariant: a list of {len} entries has a block");
             };
             meta.set_newest_block(account, arena.previous(block));
+            if meta.spare_block(account).is_none() {
+                meta.set_spare_block(account, Some(block));
+            }
         }
         meta.set_tail(account, i, replaced);
         meta.set_list_len(account, len - 1);

@@ -4,7 +4,7 @@
 //! boundary they fall on, and a list read after many batches must find its blocks in order.
 
 use ledger::flags::{account_filter as ff, transfer as tf};
-use ledger::{Account, AccountFilter, Ledger, LedgerConfig, Transfer, BATCH_MAX};
+use ledger::{Account, AccountFilter, CreateResult, Ledger, LedgerConfig, Transfer, BATCH_MAX};
 
 const NOW: u64 = 1_000_000_000_000;
 
@@ -182,4 +182,64 @@ fn a_list_read_between_batches_and_after_many_finds_every_block_in_order() {
         assert_eq!(window.iter().map(|t| t.id).collect::<Vec<_>>(), expect);
     }
     ledger.verify().expect("lists agree with the log");
+}
+
+#[test]
+fn chains_rolled_back_over_and_over_at_a_block_boundary_do_not_use_up_the_list_arena() {
+    // A small ledger: its list arena has room for every list of a full ledger, and a rolled
+    // back append that filled a block must not cost a block each time.
+    let ledger = Ledger::new(LedgerConfig {
+        partitions: 1,
+        max_accounts: 4,
+        max_transfers: 64,
+        prefault: false,
+    })
+    .expect("ledger");
+    let accounts: Vec<Account> = (1..=2)
+        .map(|id| Account {
+            id,
+            ledger: 1,
+            code: 1,
+            ..Account::default()
+        })
+        .collect();
+    let mut results = Vec::new();
+    let run = |batch: &[Transfer], results: &mut Vec<CreateResult>| {
+        results.clear();
+        let mut held = ledger.lock(&[0]);
+        ledger.create_transfers(&mut held, batch, NOW, results)
+    };
+    {
+        let mut held = ledger.lock(&[0]);
+        ledger
+            .create_accounts(&mut held, &accounts, NOW, &mut results)
+            .expect("accounts");
+    }
+    // Six transfers: the seventh append to account 1's list fills its first block.
+    let six: Vec<Transfer> = (1..=6).map(|id| transfer(id, 1, 2, 0)).collect();
+    run(&six, &mut results).expect("batch");
+    let mut next_id = 7u128;
+    let mut batches = 0;
+    // Then chains whose first transfer is that seventh append and whose second fails, until
+    // the transfer table is full (each chain claims two slots: a rolled-back transfer, a
+    // burned id).
+    loop {
+        let chain = [
+            transfer(next_id, 1, 2, tf::LINKED),
+            transfer(next_id + 1, 1, 99, 0),
+        ];
+        next_id += 2;
+        match run(&chain, &mut results) {
+            Ok(_) => batches += 1,
+            Err(ledger::BatchError::TransfersFull { .. }) => break,
+            Err(e) => panic!("unexpected {e}"),
+        }
+        assert!(
+            results.iter().all(|r| r.status != u32::MAX),
+            "the chain fails"
+        );
+    }
+    assert!(batches >= 25, "{batches} chains rolled back");
+    ledger.verify().expect("lists agree with the log");
+    assert_eq!(listed(&ledger, 1).0, (1..=6).collect::<Vec<u128>>());
 }

@@ -15,7 +15,8 @@
 //! words 3..7  the list's tail, eight 32-bit halves, the first in the low half of word 3:
 //!             halves 0..7: entries 7 * (len / 7) .. len (see `lists`);
 //!             half 7: the list's newest block + 1 (0: none yet)
-//! word 7      unused
+//! word 7      a spare block of the list + 1 (0: none): one an undone append had filled,
+//!             used again by the next append that fills one (see `lists`)
 //! ```
 //!
 //! Why the tail lives here: a batch touches this line anyway (the stamp) when it first meets
@@ -28,6 +29,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 const WORDS: usize = 8;
 const TAIL_WORD: usize = 3;
+const SPARE_WORD: usize = 7;
 /// 32-bit halves of the tail words: [`TAIL`] entries, then the newest block.
 pub(crate) const TAIL_HALVES: usize = 8;
 /// Entries of a list's tail kept in the owner words (a list arena block's worth).
@@ -130,6 +132,18 @@ impl AccountMeta {
         self.set_tail(slot, TAIL, block.map_or(0, |b| b + 1));
     }
 
+    /// A block of the list's that an undone append had filled, kept for the next one.
+    #[inline(always)]
+    pub fn spare_block(&self, slot: u32) -> Option<u32> {
+        (self.word(slot, SPARE_WORD).load(Relaxed) as u32).checked_sub(1)
+    }
+
+    #[inline(always)]
+    pub fn set_spare_block(&self, slot: u32, block: Option<u32>) {
+        self.word(slot, SPARE_WORD)
+            .store(block.map_or(0, |b| u64::from(b) + 1), Relaxed);
+    }
+
     /// The list's tail words, as a list arena block holds them: the entries, then the
     /// newest block before this one.
     #[inline(always)]
@@ -190,6 +204,12 @@ mod tests {
             "the newest block + 1 in the last half"
         );
         assert_eq!(m.tail(3, 6), 106, "setting the block kept the entries");
+        assert_eq!(m.spare_block(3), None);
+        m.set_spare_block(3, Some(0));
+        assert_eq!((m.spare_block(3), m.newest_block(3)), (Some(0), Some(0)));
+        assert_eq!(m.tail_words(3), words, "the spare is not part of the tail");
+        m.set_spare_block(3, None);
+        assert_eq!(m.spare_block(3), None);
         m.set_working(3, 9, 1);
         assert_eq!((m.list(3), m.working(3, 9)), (Some(0), Some(1)));
         assert_eq!((m.list_len(3), m.tail(3, 0)), (17, 100));

@@ -19,9 +19,17 @@
 //! Only the holder of the account's partition writes its blocks, and index reads hold the
 //! partition too: the atomics keep Rust's memory model happy, they are not a protocol. An
 //! append undone (a chain that rolled back, an attempt that aborted) that had filled a block
-//! takes the block out of the list again and leaves it unused. Capacity: every append is one
-//! side of a claimed transfer slot (committed, orphaned or rolled back: all count against
-//! `max_transfers`), so `2 * max_transfers / 7 + 1` blocks always suffice.
+//! takes the block out of the list again; it becomes the list's spare (owner words), which the
+//! next append that fills a block uses instead of a fresh one, so a chain rolled back over and
+//! over at a block boundary costs no blocks.
+//!
+//! Capacity. Every append is one side of a claimed transfer slot (committed, orphaned or
+//! rolled back: all count against `max_transfers`), so at most `2 * max_transfers` appends are
+//! ever made. Blocks taken = blocks in lists + spares + blocks dropped, where a block is
+//! dropped only by an undone append that filled one while the list had a spare already, and
+//! between two such undos of one list lie at least seven other undone appends. So blocks
+//! taken <= (appends kept + appends undone) / 7 + one spare per account:
+//! `2 * max_transfers / 7 + max_accounts + 1` blocks always suffice.
 
 use super::storage::AtomicArray;
 use std::sync::atomic::AtomicUsize;
@@ -39,10 +47,15 @@ pub(crate) struct ListArena {
 }
 
 impl ListArena {
-    pub fn new(max_transfers: usize, prefault: bool) -> Result<ListArena, String> {
+    pub fn new(
+        max_transfers: usize,
+        max_accounts: usize,
+        prefault: bool,
+    ) -> Result<ListArena, String> {
         let blocks = max_transfers
             .checked_mul(2)
-            .map(|e| e / BLOCK + 1)
+            .and_then(|e| (e / BLOCK).checked_add(max_accounts))
+            .map(|b| b + 1)
             .filter(|&b| b < u32::MAX as usize)
             .ok_or("transfer capacity too large for the account lists")?;
         Ok(ListArena {
@@ -137,8 +150,8 @@ mod tests {
 
     #[test]
     fn a_list_is_its_full_blocks_then_its_tail_and_the_arena_is_bounded() {
-        let a = ListArena::new(7, false).unwrap();
-        // 2 * 7 / 7 + 1 blocks.
+        let a = ListArena::new(7, 0, false).unwrap();
+        // 2 * 7 / 7 + 0 + 1 blocks.
         let blocks: Vec<u32> = (0..3).map(|_| a.take_block().unwrap()).collect();
         assert_eq!(a.take_block(), None, "the arena is bounded");
         assert_eq!(a.take_block(), None, "and a refused take does not leak");
