@@ -6,8 +6,9 @@
 //! A list of `len` entries is its first `len / 7` blocks, in order, then `len % 7` entries in
 //! the owner words' tail. An append writes the tail (the owner line, which the batch has in
 //! cache already); every seventh append copies the full tail, with the number of the list's
-//! newest block, into a fresh block, which becomes the newest. Blocks are taken from the arena
-//! in order, so those copies go to consecutive addresses. Nothing else is written: where an
+//! newest block, into a fresh block (or the list's spare, below), which becomes the newest.
+//! Blocks are taken from the arena in order, so those copies go to consecutive addresses.
+//! Nothing else is written: where an
 //! append into a per-account block costs a random cache line per append, and a `Vec` per
 //! account a TLB miss and regrowth copies as well, this costs one sequential half line per
 //! seven (docs/BENCHMARKS.md, "Ledger core").
@@ -23,8 +24,8 @@
 //! next append that fills a block uses instead of a fresh one, so a chain rolled back over and
 //! over at a block boundary costs no blocks.
 //!
-//! Capacity. Every append is one side of a claimed transfer slot (committed, orphaned or
-//! rolled back: all count against `max_transfers`), so at most `2 * max_transfers` appends are
+//! Capacity. Every append is one side of a created transfer's claimed slot (committed or
+//! rolled back: both count against `max_transfers`), so at most `2 * max_transfers` appends are
 //! ever made. Blocks taken = blocks in lists + spares + blocks dropped, where a block is
 //! dropped only by an undone append that filled one while the list had a spare already, and
 //! between two such undos of one list lie at least seven other undone appends. So blocks
