@@ -140,7 +140,7 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The handler's access to the loop, passed to every [`Handler`](crate::Handler) callback.
+/// The handler's access to the loop, passed to every [`Handler`] callback.
 pub struct Io<'a> {
     pub(crate) core: &'a mut Core,
 }

@@ -12,7 +12,7 @@
 //!   partitions run atomically because the caller holds all of them.
 //! - Reads ([`Ledger::lookup_accounts`], [`Ledger::get_account_transfers`], queries) may run on
 //!   any thread at any time and never see part of a batch.
-//! - [`reference`]: a small, obviously-correct model of the same semantics, for tests and
+//! - [`reference`](mod@reference): a small, obviously-correct model of the same semantics, for tests and
 //!   fuzzing.
 //!
 //! ```

@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run every check CI runs: fmt, clippy, cargo test, Redis's Tcl suite.
+    /// Run every check CI runs: fmt, clippy, docs, cargo test, Redis's Tcl suite.
     Test(test::TestArgs),
     /// Profile the release server under load into an SVG flame graph (perf + inferno).
     Flamegraph(flamegraph::FlamegraphArgs),

@@ -33,6 +33,18 @@ pub fn run(args: &TestArgs) -> Result {
     ]);
     cmd::run(clippy)?;
 
+    // The crate docs, private items included: their links must resolve (the ledger's module
+    // docs point at each other's invariants).
+    let mut doc = cargo();
+    doc.args([
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--document-private-items",
+    ]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    cmd::run(doc)?;
+
     let mut test = cargo();
     test.args(["test", "--workspace"]);
     cmd::run(test)?;

@@ -216,7 +216,7 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// COPY source destination [DB destination-db] [REPLACE]
+/// `COPY source destination [DB destination-db] [REPLACE]`
 pub fn copy(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (src_db, now) = (ctx.client.db, ctx.now_ms);
     let (mut dst_db, mut replace) = (src_db, false);

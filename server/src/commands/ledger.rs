@@ -459,7 +459,7 @@ fn account_filter(args: &[&[u8]]) -> Result<AccountFilter, String> {
     Ok(f)
 }
 
-/// LEDGER.ACCOUNT.TRANSFERS account_id [options]
+/// `LEDGER.ACCOUNT.TRANSFERS account_id [options]`
 pub fn account_transfers(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match account_filter(&args[1..]) {
         Ok(f) => {
@@ -472,7 +472,7 @@ pub fn account_transfers(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// LEDGER.ACCOUNT.BALANCES account_id [options]
+/// `LEDGER.ACCOUNT.BALANCES account_id [options]`
 pub fn account_balances(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match account_filter(&args[1..]) {
         Ok(f) => {
@@ -523,7 +523,7 @@ fn query_filter(args: &[&[u8]]) -> Result<QueryFilter, String> {
     Ok(f)
 }
 
-/// LEDGER.ACCOUNT.QUERY [options]
+/// `LEDGER.ACCOUNT.QUERY [options]`
 pub fn account_query(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match query_filter(&args[1..]) {
         Ok(f) => {
@@ -536,7 +536,7 @@ pub fn account_query(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// LEDGER.TRANSFER.QUERY [options]
+/// `LEDGER.TRANSFER.QUERY [options]`
 pub fn transfer_query(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match query_filter(&args[1..]) {
         Ok(f) => {

@@ -22,7 +22,7 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: nothing to save; the server stops gracefully
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: nothing to save; the server stops gracefully
 /// and, as in Redis, the client gets no reply (the connection closes).
 pub fn shutdown(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (mut save, mut nosave, mut abort) = (false, false, false);

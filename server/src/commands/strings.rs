@@ -116,7 +116,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`
 pub fn set(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let opts = match parse_options(args, 3, true) {
         Ok(o) => o,
@@ -649,7 +649,7 @@ fn human_decimal(d: &BigDecimal) -> String {
 /// One LCS match: the range in the first string, the range in the second, and its length.
 type LcsMatch = ((usize, usize), (usize, usize), usize);
 
-/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]
+/// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`
 pub fn lcs(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let a = ctx.state.cache.read(db, args[1], now, true, |e| {
