@@ -43,6 +43,9 @@ impl EventHashes {
     }
 }
 
+/// One transfer's checks and effects: the fast path ([`plain`]) inline, in the batch loop,
+/// and everything else out of line.
+#[inline(always)]
 pub(crate) fn create_transfer(
     ex: &mut Exec<'_, '_>,
     t: &Transfer,
@@ -52,6 +55,12 @@ pub(crate) fn create_transfer(
     if let Some(timestamp) = plain(ex, t, ts, hashes) {
         return Ok((S::Created, timestamp));
     }
+    general(ex, t, ts)
+}
+
+/// Every event the fast path did not take.
+#[inline(never)]
+fn general(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<(S, u64), Abort> {
     let outcome = check_and_apply(ex, t, ts)?;
     Ok(match outcome {
         Outcome::Fail(s) => (s, ts),
@@ -70,7 +79,7 @@ pub(crate) fn create_transfer(
 /// may exist, an account not yet committed, an overflow, a race) it returns None before
 /// changing any state, and the general path ([`check_and_apply`]) decides from scratch, so
 /// both paths give the same result for every event this one accepts.
-#[inline]
+#[inline(always)]
 fn plain(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, h: &EventHashes) -> Option<u64> {
     if t.flags & !tf::LINKED != 0
         || t.id == 0

@@ -23,6 +23,7 @@ use crate::flags;
 use crate::ledger::{Held, Ledger};
 use crate::partition::{Entry, HistoryRow, Partition, PendingState};
 use crate::status::{CreateAccountStatus, CreateTransferStatus};
+use crate::table::account_meta::OwnerLine;
 use crate::table::transfers::{self as tt, TProbe};
 use crate::table::{header, Probe};
 use crate::types::{Account, AccountBalance, CreateResult, Transfer};
@@ -291,8 +292,8 @@ impl<'h, 'a> Exec<'h, 'a> {
         let Probe::Live(slot) = self.probe_account(id)? else {
             return Ok(None);
         };
-        let meta = &self.ledger.account_meta;
-        if let Some(ws) = meta.working(slot, self.epoch) {
+        let line = self.ledger.account_meta.line(slot);
+        if let Some(ws) = line.working(self.epoch) {
             let w = &self.ws[ws as usize];
             debug_assert_eq!((w.slot, w.account.id), (slot, id));
             return Ok(Some(Acct {
@@ -307,11 +308,8 @@ impl<'h, 'a> Exec<'h, 'a> {
         let (account, list) = if held {
             // Only the holder writes an account: no retry needed. Accounts inserted by this
             // attempt have no list yet; they are not in transfers of the same attempt.
-            meta.set_working(slot, self.epoch, ws);
-            (
-                accounts.read_owned(slot),
-                meta.list(slot).unwrap_or(u32::MAX),
-            )
+            line.set_working(self.epoch, ws);
+            (accounts.read_owned(slot), line.list().unwrap_or(u32::MAX))
         } else {
             (accounts.read::<Account>(slot).0, u32::MAX)
         };
@@ -336,29 +334,26 @@ impl<'h, 'a> Exec<'h, 'a> {
         if !self.holds(partition) {
             return None;
         }
-        let meta = &self.ledger.account_meta;
-        if let Some(ws) = meta.working(slot, self.epoch) {
+        let line = self.ledger.account_meta.line(slot);
+        if let Some(ws) = line.working(self.epoch) {
             return Some(Acct { ws, partition });
         }
-        Some(self.first_touch(slot, partition))
+        Some(self.first_touch(slot, partition, line))
     }
 
-    /// Copies an account of a held partition into the working set.
+    /// Copies an account of a held partition (owner words `line`) into the working set.
     #[inline(never)]
-    fn first_touch(&mut self, slot: u32, partition: usize) -> Acct {
-        let meta = &self.ledger.account_meta;
+    fn first_touch(&mut self, slot: u32, partition: usize, line: OwnerLine<'_>) -> Acct {
         let ws = self.ws.len() as u32;
-        meta.set_working(slot, self.epoch, ws);
+        line.set_working(self.epoch, ws);
         self.ws.push(WorkingAccount {
-            account: Account::default(),
+            account: self.ledger.accounts.read_owned(slot),
             slot,
-            list: meta.list(slot).unwrap_or(u32::MAX),
+            list: line.list().unwrap_or(u32::MAX),
             partition: partition as u16,
             held: true,
             dirty: false,
         });
-        let entry = &mut self.ws[ws as usize].account;
-        self.ledger.accounts.read_owned_into(slot, entry);
         Acct { ws, partition }
     }
 

@@ -165,7 +165,7 @@ impl Partition {
     pub(crate) fn add_account_list(&mut self, meta: &AccountMeta, account: u32) {
         let list = self.account_blocks.len() as u32;
         self.account_blocks.push(Vec::new());
-        meta.set_list(account, list);
+        meta.line(account).set_list(list);
     }
 
     /// Appends `entry` (a log slot) to the transfer list of the account at table slot
@@ -178,15 +178,15 @@ impl Partition {
         account: u32,
         entry: u32,
     ) -> u32 {
-        let len = meta.list_len(account);
-        let i = (len % BLOCK as u64) as usize;
-        let replaced = meta.set_tail(account, i, entry);
+        let line = meta.line(account);
+        let (_, i) = line.list_shape();
+        let replaced = line.set_tail(i, entry);
         if i == BLOCK - 1 {
             // The tail is full: it goes, with the newest block's number, to a fresh block (or
             // the list's spare, filled before by an append since undone).
-            let block = match meta.spare_block(account) {
+            let block = match line.spare_block() {
                 Some(b) => {
-                    meta.set_spare_block(account, None);
+                    line.set_spare_block(None);
                     b
                 }
                 None => match arena.take_block() {
@@ -195,10 +195,10 @@ impl Partition {
                     None => panic!("invariant: account list arena exhausted"),
                 },
             };
-            arena.write_block(block, &meta.tail_words(account));
-            meta.set_newest_block(account, Some(block));
+            arena.write_block(block, &line.tail_words());
+            line.set_newest_block(Some(block));
         }
-        meta.set_list_len(account, len + 1);
+        line.list_grown();
         replaced
     }
 
@@ -212,20 +212,19 @@ impl Partition {
         account: u32,
         replaced: u32,
     ) {
-        let len = meta.list_len(account);
-        debug_assert!(len > 0);
-        let i = ((len - 1) % BLOCK as u64) as usize;
+        let line = meta.line(account);
+        line.list_shrunk();
+        let (blocks, i) = line.list_shape();
         if i == BLOCK - 1 {
-            let Some(block) = meta.newest_block(account) else {
-                panic!("invariant: a list of {len} entries has a block");
+            let Some(block) = line.newest_block() else {
+                panic!("invariant: a list of {blocks} blocks and a full tail has a block");
             };
-            meta.set_newest_block(account, arena.previous(block));
-            if meta.spare_block(account).is_none() {
-                meta.set_spare_block(account, Some(block));
+            line.set_newest_block(arena.previous(block));
+            if line.spare_block().is_none() {
+                line.set_spare_block(Some(block));
             }
         }
-        meta.set_tail(account, i, replaced);
-        meta.set_list_len(account, len - 1);
+        line.set_tail(i, replaced);
     }
 
     /// Brings the directory of the account's list blocks up to date (the writer only chains
@@ -236,18 +235,19 @@ impl Partition {
         arena: &ListArena,
         account: u32,
     ) {
-        let Some(list) = meta.list(account) else {
+        let line = meta.line(account);
+        let Some(list) = line.list() else {
             return;
         };
         let blocks = &mut self.account_blocks[list as usize];
-        let want = (meta.list_len(account) / BLOCK as u64) as usize;
+        let want = line.list_shape().0 as usize;
         let known = blocks.len();
         debug_assert!(known <= want, "committed blocks never leave a list");
         if known == want {
             return;
         }
         blocks.resize(want, u32::MAX);
-        let mut block = meta.newest_block(account);
+        let mut block = line.newest_block();
         for i in (known..want).rev() {
             let Some(b) = block else {
                 panic!(
@@ -274,12 +274,13 @@ impl Partition {
         account: u32,
     ) -> Option<AccountList<'a>> {
         self.sync_account_blocks(meta, arena, account);
-        let list = meta.list(account)?;
+        let line = meta.line(account);
+        let list = line.list()?;
         Some(AccountList {
             arena,
             blocks: &self.account_blocks[list as usize],
-            tail: std::array::from_fn(|i| meta.tail(account, i)),
-            len: meta.list_len(account) as usize,
+            tail: std::array::from_fn(|i| line.tail(i)),
+            len: line.list_len() as usize,
         })
     }
 

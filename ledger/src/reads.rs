@@ -183,7 +183,8 @@ impl Ledger {
         }
         let Some(rows) = self
             .account_meta
-            .list(slot)
+            .line(slot)
+            .list()
             .and_then(|list| part.account_history.get(&list))
         else {
             return Vec::new();

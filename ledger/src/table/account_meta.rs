@@ -11,7 +11,7 @@
 //! ```text
 //! word 0      epoch of the attempt whose working set holds the account (0: none)
 //! word 1      bits 0..32: list id + 1 (0: none yet); bits 32..64: index in that working set
-//! word 2      entries in the account's transfer list
+//! word 2      the transfer list's length: full blocks << 3 | entries in the tail
 //! words 3..7  the list's tail, eight 32-bit halves, the first in the low half of word 3:
 //!             halves 0..7: entries 7 * (len / 7) .. len (see `lists`);
 //!             half 7: the list's newest block + 1 (0: none yet)
@@ -24,7 +24,7 @@
 //! have gathered, and those seven go to a fresh block of the list arena, next to the blocks
 //! filled just before: sequential writes instead of one random line per append.
 
-use super::storage::AtomicArray;
+use super::storage::BlockArray;
 use std::sync::atomic::Ordering::Relaxed;
 
 const WORDS: usize = 8;
@@ -34,46 +34,59 @@ const SPARE_WORD: usize = 7;
 pub(crate) const TAIL_HALVES: usize = 8;
 /// Entries of a list's tail kept in the owner words (a list arena block's worth).
 pub(crate) const TAIL: usize = TAIL_HALVES - 1;
+const _: () = assert!(TAIL < 8, "a tail's length fits word 2's three low bits");
 
 pub(crate) struct AccountMeta {
-    words: AtomicArray,
+    words: BlockArray<WORDS>,
 }
 
 impl AccountMeta {
     pub fn new(slots: usize, prefault: bool) -> Result<AccountMeta, String> {
         Ok(AccountMeta {
-            words: AtomicArray::new(slots * WORDS, prefault)?,
+            words: BlockArray::new(slots, prefault)?,
         })
     }
 
-    /// The eight words of `slot` (one bounds check for all of them).
+    /// The owner line of `slot` (one bounds check for all its words).
     #[inline(always)]
-    fn words(&self, slot: u32) -> &[super::sync::AtomicU64; WORDS] {
-        self.words.block::<WORDS>(slot as usize * WORDS)
+    pub fn line(&self, slot: u32) -> OwnerLine<'_> {
+        OwnerLine(self.words.block(slot as usize))
     }
 
+    /// Hints the CPU to fetch the line of `slot`'s words.
     #[inline(always)]
-    fn word(&self, slot: u32, i: usize) -> &super::sync::AtomicU64 {
-        &self.words(slot)[i]
+    pub fn prefetch(&self, slot: u32) {
+        self.words.prefetch(slot as usize, 0);
+    }
+}
+
+/// One account slot's owner words (see the module doc for their layout).
+#[derive(Clone, Copy)]
+pub(crate) struct OwnerLine<'a>(&'a [super::sync::AtomicU64; WORDS]);
+
+impl<'a> OwnerLine<'a> {
+    #[inline(always)]
+    fn word(&self, i: usize) -> &'a super::sync::AtomicU64 {
+        &self.0[i]
     }
 
     /// The account's list id in its partition, once its creation has committed.
     #[inline(always)]
-    pub fn list(&self, slot: u32) -> Option<u32> {
-        (self.word(slot, 1).load(Relaxed) as u32).checked_sub(1)
+    pub fn list(&self) -> Option<u32> {
+        (self.word(1).load(Relaxed) as u32).checked_sub(1)
     }
 
-    pub fn set_list(&self, slot: u32, list: u32) {
+    pub fn set_list(&self, list: u32) {
         debug_assert!(list < u32::MAX);
-        let w = self.word(slot, 1);
+        let w = self.word(1);
         let high = w.load(Relaxed) & !u64::from(u32::MAX);
         w.store(high | u64::from(list + 1), Relaxed);
     }
 
     /// The working-set index of the account if attempt `epoch` put it there.
     #[inline(always)]
-    pub fn working(&self, slot: u32, epoch: u64) -> Option<u32> {
-        let w = self.words(slot);
+    pub fn working(&self, epoch: u64) -> Option<u32> {
+        let w = self.0;
         if w[0].load(Relaxed) != epoch {
             return None;
         }
@@ -81,9 +94,9 @@ impl AccountMeta {
     }
 
     #[inline(always)]
-    pub fn set_working(&self, slot: u32, epoch: u64, index: u32) {
+    pub fn set_working(&self, epoch: u64, index: u32) {
         debug_assert!(epoch != 0);
-        let w = self.words(slot);
+        let w = self.0;
         let low = w[1].load(Relaxed) & u64::from(u32::MAX);
         w[1].store(low | (u64::from(index) << 32), Relaxed);
         w[0].store(epoch, Relaxed);
@@ -91,27 +104,65 @@ impl AccountMeta {
 
     /// Entries in the account's transfer list.
     #[inline(always)]
-    pub fn list_len(&self, slot: u32) -> u64 {
-        self.word(slot, 2).load(Relaxed)
+    pub fn list_len(&self) -> u64 {
+        let (blocks, tail) = self.list_shape();
+        blocks * TAIL as u64 + tail as u64
     }
 
+    /// The list's full blocks and the entries in its tail (`len / 7`, `len % 7`), as word 2
+    /// keeps them: `blocks << 3 | tail`, so an append needs no division.
     #[inline(always)]
-    pub fn set_list_len(&self, slot: u32, len: u64) {
-        self.word(slot, 2).store(len, Relaxed);
+    pub fn list_shape(&self) -> (u64, usize) {
+        let w = self.word(2).load(Relaxed);
+        (w >> 3, (w & 7) as usize)
+    }
+
+    /// One entry more: into the tail, or (when it fills the tail, which has gone to a block)
+    /// one block more and an empty tail.
+    #[inline(always)]
+    pub fn list_grown(&self) {
+        let w = self.word(2);
+        let old = w.load(Relaxed);
+        let new = if (old & 7) as usize == TAIL - 1 {
+            (old | 7) + 1
+        } else {
+            old + 1
+        };
+        w.store(new, Relaxed);
+    }
+
+    /// One entry fewer (the inverse of [`OwnerLine::list_grown`]).
+    #[inline(always)]
+    pub fn list_shrunk(&self) {
+        let w = self.word(2);
+        let old = w.load(Relaxed);
+        debug_assert!(old != 0, "the list is not empty");
+        let new = if old & 7 == 0 {
+            old - 8 + (TAIL as u64 - 1)
+        } else {
+            old - 1
+        };
+        w.store(new, Relaxed);
+    }
+
+    #[cfg(test)]
+    pub fn set_list_len(&self, len: u64) {
+        let shape = ((len / TAIL as u64) << 3) | (len % TAIL as u64);
+        self.word(2).store(shape, Relaxed);
     }
 
     /// Half `i` (< [`TAIL_HALVES`]) of the list's tail: entry `i` if `i < TAIL`.
     #[inline(always)]
-    pub fn tail(&self, slot: u32, i: usize) -> u32 {
+    pub fn tail(&self, i: usize) -> u32 {
         debug_assert!(i < TAIL_HALVES);
-        (self.word(slot, TAIL_WORD + i / 2).load(Relaxed) >> (32 * (i % 2))) as u32
+        (self.word(TAIL_WORD + i / 2).load(Relaxed) >> (32 * (i % 2))) as u32
     }
 
     /// Sets half `i` of the list's tail, returning the value it replaces.
     #[inline(always)]
-    pub fn set_tail(&self, slot: u32, i: usize, v: u32) -> u32 {
+    pub fn set_tail(&self, i: usize, v: u32) -> u32 {
         debug_assert!(i < TAIL_HALVES);
-        let w = self.word(slot, TAIL_WORD + i / 2);
+        let w = self.word(TAIL_WORD + i / 2);
         let shift = 32 * (i % 2);
         let old = w.load(Relaxed);
         w.store(
@@ -123,39 +174,33 @@ impl AccountMeta {
 
     /// The list's newest block (the last of its full blocks), if it has one.
     #[inline(always)]
-    pub fn newest_block(&self, slot: u32) -> Option<u32> {
-        self.tail(slot, TAIL).checked_sub(1)
+    pub fn newest_block(&self) -> Option<u32> {
+        self.tail(TAIL).checked_sub(1)
     }
 
     #[inline(always)]
-    pub fn set_newest_block(&self, slot: u32, block: Option<u32>) {
-        self.set_tail(slot, TAIL, block.map_or(0, |b| b + 1));
+    pub fn set_newest_block(&self, block: Option<u32>) {
+        self.set_tail(TAIL, block.map_or(0, |b| b + 1));
     }
 
     /// A block of the list's that an undone append had filled, kept for the next one.
     #[inline(always)]
-    pub fn spare_block(&self, slot: u32) -> Option<u32> {
-        (self.word(slot, SPARE_WORD).load(Relaxed) as u32).checked_sub(1)
+    pub fn spare_block(&self) -> Option<u32> {
+        (self.word(SPARE_WORD).load(Relaxed) as u32).checked_sub(1)
     }
 
     #[inline(always)]
-    pub fn set_spare_block(&self, slot: u32, block: Option<u32>) {
-        self.word(slot, SPARE_WORD)
+    pub fn set_spare_block(&self, block: Option<u32>) {
+        self.word(SPARE_WORD)
             .store(block.map_or(0, |b| u64::from(b) + 1), Relaxed);
     }
 
     /// The list's tail words, as a list arena block holds them: the entries, then the
     /// newest block before this one.
     #[inline(always)]
-    pub fn tail_words(&self, slot: u32) -> [u64; TAIL_HALVES / 2] {
-        let w = self.words(slot);
+    pub fn tail_words(&self) -> [u64; TAIL_HALVES / 2] {
+        let w = self.0;
         std::array::from_fn(|i| w[TAIL_WORD + i].load(Relaxed))
-    }
-
-    /// Hints the CPU to fetch the line of `slot`'s words.
-    #[inline(always)]
-    pub fn prefetch(&self, slot: u32) {
-        self.words.prefetch(slot as usize * WORDS);
     }
 }
 
@@ -166,33 +211,44 @@ mod tests {
     #[test]
     fn the_words_of_a_slot_are_independent() {
         let m = AccountMeta::new(8, false).unwrap();
-        assert_eq!(m.list(3), None);
-        assert_eq!(m.working(3, 1), None);
-        assert_eq!(m.list_len(3), 0);
-        m.set_working(3, 7, 42);
-        assert_eq!(m.working(3, 7), Some(42));
-        assert_eq!(m.working(3, 8), None, "another attempt's stamp is stale");
-        m.set_list(3, 0);
-        assert_eq!(m.list(3), Some(0));
-        assert_eq!(m.working(3, 7), Some(42), "setting the list kept the stamp");
-        m.set_list_len(3, 17);
-        assert_eq!(m.list_len(3), 17);
+        assert_eq!(m.line(3).list(), None);
+        assert_eq!(m.line(3).working(1), None);
+        assert_eq!(m.line(3).list_len(), 0);
+        m.line(3).set_working(7, 42);
+        assert_eq!(m.line(3).working(7), Some(42));
+        assert_eq!(
+            m.line(3).working(8),
+            None,
+            "another attempt's stamp is stale"
+        );
+        m.line(3).set_list(0);
+        assert_eq!(m.line(3).list(), Some(0));
+        assert_eq!(
+            m.line(3).working(7),
+            Some(42),
+            "setting the list kept the stamp"
+        );
+        m.line(3).set_list_len(17);
+        assert_eq!(m.line(3).list_len(), 17);
         for i in 0..TAIL {
-            assert_eq!(m.set_tail(3, i, 100 + i as u32), 0);
+            assert_eq!(m.line(3).set_tail(i, 100 + i as u32), 0);
         }
         assert_eq!(
-            m.set_tail(3, 5, u32::MAX),
+            m.line(3).set_tail(5, u32::MAX),
             105,
             "the replaced entry is returned"
         );
         let want: Vec<u32> = (0..TAIL)
             .map(|i| if i == 5 { u32::MAX } else { 100 + i as u32 })
             .collect();
-        assert_eq!((0..TAIL).map(|i| m.tail(3, i)).collect::<Vec<_>>(), want);
-        assert_eq!(m.newest_block(3), None);
-        m.set_newest_block(3, Some(0));
-        assert_eq!(m.newest_block(3), Some(0), "block 0 is not 'none'");
-        let words = m.tail_words(3);
+        assert_eq!(
+            (0..TAIL).map(|i| m.line(3).tail(i)).collect::<Vec<_>>(),
+            want
+        );
+        assert_eq!(m.line(3).newest_block(), None);
+        m.line(3).set_newest_block(Some(0));
+        assert_eq!(m.line(3).newest_block(), Some(0), "block 0 is not 'none'");
+        let words = m.line(3).tail_words();
         assert_eq!(
             words[2],
             (u64::from(u32::MAX) << 32) | 104,
@@ -203,17 +259,27 @@ mod tests {
             (1 << 32) | 106,
             "the newest block + 1 in the last half"
         );
-        assert_eq!(m.tail(3, 6), 106, "setting the block kept the entries");
-        assert_eq!(m.spare_block(3), None);
-        m.set_spare_block(3, Some(0));
-        assert_eq!((m.spare_block(3), m.newest_block(3)), (Some(0), Some(0)));
-        assert_eq!(m.tail_words(3), words, "the spare is not part of the tail");
-        m.set_spare_block(3, None);
-        assert_eq!(m.spare_block(3), None);
-        m.set_working(3, 9, 1);
-        assert_eq!((m.list(3), m.working(3, 9)), (Some(0), Some(1)));
-        assert_eq!((m.list_len(3), m.tail(3, 0)), (17, 100));
-        assert_eq!(m.list_len(4), 0, "neighbours untouched");
-        assert_eq!((m.list_len(2), m.tail(2, 7), m.tail(4, 0)), (0, 0, 0));
+        assert_eq!(m.line(3).tail(6), 106, "setting the block kept the entries");
+        assert_eq!(m.line(3).spare_block(), None);
+        m.line(3).set_spare_block(Some(0));
+        assert_eq!(
+            (m.line(3).spare_block(), m.line(3).newest_block()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(
+            m.line(3).tail_words(),
+            words,
+            "the spare is not part of the tail"
+        );
+        m.line(3).set_spare_block(None);
+        assert_eq!(m.line(3).spare_block(), None);
+        m.line(3).set_working(9, 1);
+        assert_eq!((m.line(3).list(), m.line(3).working(9)), (Some(0), Some(1)));
+        assert_eq!((m.line(3).list_len(), m.line(3).tail(0)), (17, 100));
+        assert_eq!(m.line(4).list_len(), 0, "neighbours untouched");
+        assert_eq!(
+            (m.line(2).list_len(), m.line(2).tail(7), m.line(4).tail(0)),
+            (0, 0, 0)
+        );
     }
 }

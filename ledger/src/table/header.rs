@@ -44,6 +44,15 @@ pub(crate) fn fingerprint(h: u64) -> u16 {
     (h >> FINGERPRINT_SHIFT) as u16
 }
 
+/// The header bits holding the fingerprint.
+pub(crate) const FINGERPRINT_MASK: u64 = (u16::MAX as u64) << FINGERPRINT_SHIFT;
+
+/// `fingerprint` where a header holds it (to compare with a masked header).
+#[inline(always)]
+pub(crate) fn fingerprint_bits(fingerprint: u16) -> u64 {
+    u64::from(fingerprint) << FINGERPRINT_SHIFT
+}
+
 #[inline]
 pub(crate) fn make(state: u64, partition: usize, fingerprint: u16) -> u64 {
     debug_assert!(state <= ORPHAN && partition < MAX_PARTITIONS);

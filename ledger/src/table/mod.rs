@@ -32,10 +32,10 @@ pub(crate) mod sync;
 pub mod transfers;
 
 use crate::types::{from_words, to_words, Account, Record};
-use header::{CLAIMING, EMPTY, LIVE, ORPHAN, TOMBSTONE, UNCOMMITTED, WRITING};
+use header::{CLAIMING, EMPTY, LIVE, ORPHAN, STATE_MASK, TOMBSTONE, UNCOMMITTED, WRITING};
 use std::mem::offset_of;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use storage::AtomicArray;
+use storage::BlockArray;
 use sync::{fence, spin, AtomicU64};
 
 /// The record words holding an account's four balances (debits_pending .. credits_posted).
@@ -66,20 +66,19 @@ pub(crate) enum InsertError {
 }
 
 pub(crate) struct RecordTable {
-    headers: AtomicArray,
-    words: AtomicArray,
+    headers: BlockArray<1>,
+    words: BlockArray<16>,
     mask: usize,
 }
 
-/// A mixer for u128 ids (ids are often sequential): splitmix-style finalizer of both halves.
+/// A mixer for u128 ids (ids are often sequential): both halves folded, then two
+/// multiply-xorshift rounds, so every output bit (the low ones pick the slot, the high ones
+/// are the fingerprint) depends on every id bit.
 #[inline(always)]
 pub(crate) fn hash_id(id: u128) -> u64 {
-    let mut x = (id as u64) ^ ((id >> 64) as u64).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
+    let x = (id as u64) ^ ((id >> 64) as u64).rotate_left(32);
+    let m = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (m ^ (m >> 32)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
 }
 
 #[inline(always)]
@@ -96,8 +95,8 @@ impl RecordTable {
             return Err(format!("table capacity {capacity} is too large"));
         }
         Ok(RecordTable {
-            headers: AtomicArray::new(slots, prefault)?,
-            words: AtomicArray::new(slots * 16, prefault)?,
+            headers: BlockArray::new(slots, prefault)?,
+            words: BlockArray::new(slots, prefault)?,
             mask: slots - 1,
         })
     }
@@ -108,20 +107,20 @@ impl RecordTable {
 
     #[inline(always)]
     fn header(&self, slot: u32) -> &AtomicU64 {
-        self.headers.get(slot as usize)
+        &self.headers.block(slot as usize)[0]
     }
 
     /// The 16 words of the record at `slot`.
     #[inline(always)]
     fn record(&self, slot: u32) -> &[AtomicU64; 16] {
-        self.words.block16(slot as usize * 16)
+        self.words.block(slot as usize)
     }
 
     /// Hints the CPU to fetch both lines of the record at `slot`.
     #[inline(always)]
     pub fn prefetch_record(&self, slot: u32) {
-        self.words.prefetch(slot as usize * 16);
-        self.words.prefetch(slot as usize * 16 + 8);
+        self.words.prefetch(slot as usize, 0);
+        self.words.prefetch(slot as usize, 8);
     }
 
     #[inline(always)]
@@ -146,7 +145,7 @@ impl RecordTable {
     #[inline(always)]
     pub fn prefetch_hash(&self, hash: u64) -> u32 {
         let slot = hash as usize & self.mask;
-        self.headers.prefetch(slot);
+        self.headers.prefetch(slot, 0);
         self.prefetch_record(slot as u32);
         slot as u32
     }
@@ -155,8 +154,33 @@ impl RecordTable {
     /// `hash`) and its header, or None when the id is absent or anything is unusual (an
     /// insert in progress, an uncommitted or orphan record): the caller then takes the
     /// general path.
+    ///
+    /// The home slot and the next one are looked at without a branch on which holds the id
+    /// (a record is in its home slot about two times in three, at random: a loop exit there
+    /// mispredicts a third of the time); the loop handles the rest.
     #[inline(always)]
     pub fn find_live(&self, id: u128, hash: u64) -> Option<(u32, u64)> {
+        const KEY: u64 = STATE_MASK | UNCOMMITTED | header::FINGERPRINT_MASK;
+        let want = LIVE | header::fingerprint_bits(fingerprint_of(hash));
+        let home = (hash as usize & self.mask) as u32;
+        let next = ((home as usize + 1) & self.mask) as u32;
+        let (h0, h1) = (
+            self.header(home).load(Acquire),
+            self.header(next).load(Acquire),
+        );
+        let at_home = h0 & KEY == want;
+        // The next slot counts only if the probe gets past home: not EMPTY or CLAIMING there.
+        let at_next = h1 & KEY == want && header::state(h0) > CLAIMING;
+        let (slot, h) = if at_home { (home, h0) } else { (next, h1) };
+        if (at_home || at_next) && self.id_at(slot) == id {
+            return Some((slot, h));
+        }
+        self.find_live_probing(id, hash)
+    }
+
+    /// [`Self::find_live`]'s loop over the whole probe sequence.
+    #[inline(never)]
+    fn find_live_probing(&self, id: u128, hash: u64) -> Option<(u32, u64)> {
         let fp = fingerprint_of(hash);
         let mut slot = (hash as usize & self.mask) as u32;
         for _ in 0..=self.mask {
@@ -336,20 +360,6 @@ impl RecordTable {
     #[inline(always)]
     pub fn read_owned<R: Record + Default>(&self, slot: u32) -> R {
         from_words(&load16(self.record(slot)))
-    }
-
-    /// [`Self::read_owned`] straight into `out` (no copies through temporaries: the working
-    /// set reads an account into its own entry this way).
-    #[inline(always)]
-    pub fn read_owned_into<R: Record>(&self, slot: u32, out: &mut R) {
-        debug_assert_eq!(R::SIZE, 128);
-        for (bytes, word) in out
-            .as_mut_bytes()
-            .chunks_exact_mut(8)
-            .zip(self.record(slot))
-        {
-            bytes.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
-        }
     }
 
     /// The header of `slot` (state, partition, flags).

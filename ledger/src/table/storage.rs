@@ -150,6 +150,59 @@ impl AtomicArray {
     }
 }
 
+/// A power-of-two number of blocks of `N` words (a hash table's slots): block numbers are
+/// taken modulo the block count, so every access is in bounds by construction: one AND
+/// instead of a compare and a branch. The tables' slot numbers are `hash & mask` or slot
+/// numbers they handed out, always in range already, so the modulo changes nothing.
+pub(crate) struct BlockArray<const N: usize> {
+    words: AtomicArray,
+    mask: usize,
+}
+
+impl<const N: usize> BlockArray<N> {
+    /// `blocks` (a power of two) zeroed blocks.
+    pub fn new(blocks: usize, prefault: bool) -> Result<BlockArray<N>, String> {
+        const { assert!(N > 0) };
+        assert!(
+            blocks.is_power_of_two(),
+            "{blocks} blocks: not a power of two"
+        );
+        let len = blocks.checked_mul(N).ok_or("table too large")?;
+        Ok(BlockArray {
+            words: AtomicArray::new(len, prefault)?,
+            mask: blocks - 1,
+        })
+    }
+
+    #[cfg(test)]
+    pub fn blocks(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Block `b` (modulo the block count).
+    #[inline(always)]
+    pub fn block(&self, b: usize) -> &[AtomicU64; N] {
+        let i = (b & self.mask) * N;
+        #[cfg(not(loom))]
+        {
+            // SAFETY: `b & mask < blocks`, so words `i..i + N` are inside the array of
+            // `blocks * N` words: zero-initialised `AtomicU64`s (arrays of them have the
+            // element's alignment), living as long as `self`.
+            unsafe { &*self.words.ptr.add(i).cast::<[AtomicU64; N]>() }
+        }
+        #[cfg(loom)]
+        {
+            self.words.block::<N>(i)
+        }
+    }
+
+    /// Hints the CPU to fetch the line of block `b`'s word `w`.
+    #[inline(always)]
+    pub fn prefetch(&self, b: usize, w: usize) {
+        self.words.prefetch((b & self.mask) * N + w);
+    }
+}
+
 #[cfg(not(loom))]
 impl Drop for AtomicArray {
     fn drop(&mut self) {
@@ -189,6 +242,34 @@ mod tests {
         let a = AtomicArray::new(20, false).unwrap();
         let _ = a.block::<4>(16);
         a.block16(5);
+    }
+
+    #[test]
+    fn block_numbers_wrap_around_the_block_count() {
+        let a = BlockArray::<16>::new(8, false).unwrap();
+        assert_eq!(a.blocks(), 8);
+        a.block(3)[15].store(7, Ordering::Relaxed);
+        assert_eq!(
+            a.block(11)[15].load(Ordering::Relaxed),
+            7,
+            "11 is 3 modulo 8"
+        );
+        assert_eq!(a.block(u32::MAX as usize)[0].load(Ordering::Relaxed), 0);
+        a.block(7)[15].store(9, Ordering::Relaxed);
+        assert_eq!(
+            a.block(usize::MAX)[15].load(Ordering::Relaxed),
+            9,
+            "the last block"
+        );
+        let single = BlockArray::<1>::new(1, false).unwrap();
+        single.block(5)[0].store(1, Ordering::Relaxed);
+        assert_eq!(single.block(0)[0].load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "not a power of two")]
+    fn block_counts_are_powers_of_two() {
+        let _ = BlockArray::<8>::new(12, false);
     }
 
     #[test]

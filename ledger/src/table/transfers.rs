@@ -28,7 +28,7 @@
 
 use super::hash_id;
 use super::log::RecordLog;
-use super::storage::AtomicArray;
+use super::storage::{AtomicArray, BlockArray};
 use super::sync::{spin, AtomicU64};
 use crate::types::Transfer;
 use std::sync::atomic::AtomicUsize;
@@ -105,7 +105,7 @@ pub(crate) struct Raced;
 struct Committed(AtomicU64);
 
 pub(crate) struct TransferTable {
-    index: AtomicArray,
+    index: BlockArray<1>,
     mask: usize,
     pub log: RecordLog,
     /// Per partition: how many positions of its log are committed.
@@ -129,7 +129,7 @@ impl TransferTable {
             return Err(format!("transfer capacity {capacity} is too large"));
         }
         Ok(TransferTable {
-            index: AtomicArray::new(entries, prefault)?,
+            index: BlockArray::new(entries, prefault)?,
             mask: entries - 1,
             log: RecordLog::new(capacity, partitions, prefault)?,
             committed: (0..partitions.max(1))
@@ -147,7 +147,7 @@ impl TransferTable {
 
     #[inline(always)]
     fn entry(&self, pos: u32) -> &AtomicU64 {
-        self.index.get(pos as usize)
+        &self.index.block(pos as usize)[0]
     }
 
     /// The entry at `pos`, acquired.
@@ -159,7 +159,7 @@ impl TransferTable {
     /// Hints the CPU to fetch the index line of the home entry of an id with `hash`.
     #[inline(always)]
     pub fn prefetch_hash(&self, hash: u64) {
-        self.index.prefetch(hash as usize & self.mask);
+        self.index.prefetch(hash as usize, 0);
     }
 
     /// The fast path's probe: the empty entry where an id with `hash` would go when no entry
