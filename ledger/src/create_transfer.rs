@@ -118,10 +118,11 @@ fn plain(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, h: &EventHashes) -> Optio
         return None;
     }
     let slot = ex.append_plain(pos, t, h.id, ts, partition)?;
-    ex.get_mut(dr).debits_posted = debits_posted;
-    ex.get_mut(cr).credits_posted = credits_posted;
+    let history = ex.post_plain(dr, cr, debits_posted, credits_posted, slot);
     let user_data = t.user_data_128 != 0 || t.user_data_64 != 0 || t.user_data_32 != 0;
-    index_created(ex, user_data, ts, partition, slot, (dr, cr), false);
+    if user_data || history {
+        note_created(ex, user_data, false, history, ts, partition, slot, (dr, cr));
+    }
     if ts > ex.last_transfer_timestamp {
         ex.set_last_transfer_timestamp(ts);
     }
@@ -372,25 +373,51 @@ fn index_created(
 ) {
     ex.append_to_list(dr, slot);
     ex.append_to_list(cr, slot);
+    let history = (ex.get(dr).flags | ex.get(cr).flags) & af::HISTORY != 0;
+    if user_data || expires || history {
+        note_created(
+            ex,
+            user_data,
+            expires,
+            history,
+            timestamp,
+            partition,
+            slot,
+            (dr, cr),
+        );
+    }
+}
+
+/// Records what commit has to index for a created transfer that has user data, expires, or
+/// has an account that keeps history.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn note_created(
+    ex: &mut Exec<'_, '_>,
+    user_data: bool,
+    expires: bool,
+    history: bool,
+    timestamp: u64,
+    partition: usize,
+    slot: u32,
+    (dr, cr): (Acct, Acct),
+) {
     let extra = if user_data {
         CreatedTransfer::USER_DATA
     } else {
         0
     } | if expires { CreatedTransfer::EXPIRES } else { 0 };
-    let history = (ex.get(dr).flags | ex.get(cr).flags) & af::HISTORY != 0;
-    if extra != 0 || history {
-        let history_rows = if history {
-            history_rows(ex, timestamp, dr, cr)
-        } else {
-            0
-        };
-        ex.created_transfers.push(CreatedTransfer {
-            slot,
-            partition: partition as u16,
-            extra,
-            history_rows,
-        });
-    }
+    let history_rows = if history {
+        history_rows(ex, timestamp, dr, cr)
+    } else {
+        0
+    };
+    ex.created_transfers.push(CreatedTransfer {
+        slot,
+        partition: partition as u16,
+        extra,
+        history_rows,
+    });
 }
 
 /// Records the balances after a transfer of the accounts (of `dr`, `cr`) that keep history;

@@ -393,6 +393,45 @@ impl<'h, 'a> Exec<'h, 'a> {
         self.list_appends.push((w.slot, replaced));
     }
 
+    /// The fast path's effects on its accounts, the debit `dr` and the credit `cr` (two
+    /// accounts of held partitions created by earlier batches): their new posted balances,
+    /// and the transfer at log `slot` appended to both lists. Returns whether either keeps
+    /// history. One borrow of both working-set entries instead of one per field.
+    #[inline(always)]
+    pub fn post_plain(
+        &mut self,
+        dr: Acct,
+        cr: Acct,
+        debits_posted: u128,
+        credits_posted: u128,
+        slot: u32,
+    ) -> bool {
+        let Ok([d, c]) = self.ws.get_disjoint_mut([dr.ws as usize, cr.ws as usize]) else {
+            unreachable!("invariant: a transfer's two accounts have two working-set entries");
+        };
+        debug_assert!(d.held && c.held && d.list != u32::MAX && c.list != u32::MAX);
+        if self.in_chain {
+            self.undo.push(Undo::Account(dr.ws, Box::new(d.account)));
+            self.undo.push(Undo::Account(cr.ws, Box::new(c.account)));
+        }
+        d.account.debits_posted = debits_posted;
+        c.account.credits_posted = credits_posted;
+        d.dirty = true;
+        c.dirty = true;
+        let history = (d.account.flags | c.account.flags) & flags::account::HISTORY != 0;
+        let ledger = self.ledger;
+        for account in [d.slot, c.slot] {
+            let replaced = Partition::append_account_transfer(
+                &ledger.account_meta,
+                &ledger.lists,
+                account,
+                slot,
+            );
+            self.list_appends.push((account, replaced));
+        }
+        history
+    }
+
     /// The transfer at a log slot.
     #[inline]
     pub fn transfer_at(&self, slot: u32) -> Transfer {
