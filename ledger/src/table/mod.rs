@@ -71,14 +71,17 @@ pub(crate) struct RecordTable {
     mask: usize,
 }
 
-/// A mixer for u128 ids (ids are often sequential): both halves folded, then two
-/// multiply-xorshift rounds, so every output bit (the low ones pick the slot, the high ones
-/// are the fingerprint) depends on every id bit.
+/// A mixer for u128 ids (ids are often sequential): splitmix-style finalizer of both halves.
+/// (A cheaper two-multiply mixer saved 8 instructions a transfer but clustered ids that
+/// differ only in their top bits: the spread test in `tests.rs` keeps that from coming back.)
 #[inline(always)]
 pub(crate) fn hash_id(id: u128) -> u64 {
-    let x = (id as u64) ^ ((id >> 64) as u64).rotate_left(32);
-    let m = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (m ^ (m >> 32)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+    let mut x = (id as u64) ^ ((id >> 64) as u64).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 #[inline(always)]
