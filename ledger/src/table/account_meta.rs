@@ -209,6 +209,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_list_grows_and_shrinks_by_blocks_and_tail() {
+        let m = AccountMeta::new(8, false).unwrap();
+        let line = m.line(5);
+        for n in 0..40u64 {
+            assert_eq!(
+                line.list_shape(),
+                (n / 7, (n % 7) as usize),
+                "after {n} appends"
+            );
+            assert_eq!(line.list_len(), n);
+            line.list_grown();
+        }
+        for n in (0..40u64).rev() {
+            line.list_shrunk();
+            assert_eq!(line.list_shape(), (n / 7, (n % 7) as usize), "back to {n}");
+        }
+        line.set_list_len(23);
+        assert_eq!(line.list_shape(), (3, 2));
+        assert_eq!(m.line(4).list_len(), 0, "neighbours untouched");
+    }
+
+    #[test]
     fn the_words_of_a_slot_are_independent() {
         let m = AccountMeta::new(8, false).unwrap();
         assert_eq!(m.line(3).list(), None);
