@@ -387,10 +387,17 @@ impl<'h, 'a> Exec<'h, 'a> {
     pub fn append_to_list(&mut self, a: Acct, entry: u32) {
         let w = &self.ws[a.ws as usize];
         debug_assert!(w.held && w.list != u32::MAX);
+        self.append_list_entry(w.slot, entry);
+    }
+
+    /// Appends `entry` to the list of the account at table slot `account` and logs the
+    /// append (with the tail entry it replaced) for a rollback or abort.
+    #[inline(always)]
+    fn append_list_entry(&mut self, account: u32, entry: u32) {
         let ledger = self.ledger;
         let replaced =
-            Partition::append_account_transfer(&ledger.account_meta, &ledger.lists, w.slot, entry);
-        self.list_appends.push((w.slot, replaced));
+            Partition::append_account_transfer(&ledger.account_meta, &ledger.lists, account, entry);
+        self.list_appends.push((account, replaced));
     }
 
     /// The fast path's effects on its accounts, the debit `dr` and the credit `cr` (two
@@ -419,16 +426,9 @@ impl<'h, 'a> Exec<'h, 'a> {
         d.dirty = true;
         c.dirty = true;
         let history = (d.account.flags | c.account.flags) & flags::account::HISTORY != 0;
-        let ledger = self.ledger;
-        for account in [d.slot, c.slot] {
-            let replaced = Partition::append_account_transfer(
-                &ledger.account_meta,
-                &ledger.lists,
-                account,
-                slot,
-            );
-            self.list_appends.push((account, replaced));
-        }
+        let (debit, credit) = (d.slot, c.slot);
+        self.append_list_entry(debit, slot);
+        self.append_list_entry(credit, slot);
         history
     }
 

@@ -34,7 +34,13 @@ const SPARE_WORD: usize = 7;
 pub(crate) const TAIL_HALVES: usize = 8;
 /// Entries of a list's tail kept in the owner words (a list arena block's worth).
 pub(crate) const TAIL: usize = TAIL_HALVES - 1;
-const _: () = assert!(TAIL < 8, "a tail's length fits word 2's three low bits");
+/// Word 2 keeps a list's shape as `blocks << SHAPE_TAIL_BITS | entries in the tail`.
+const SHAPE_TAIL_BITS: u32 = 3;
+const SHAPE_TAIL_MASK: u64 = (1 << SHAPE_TAIL_BITS) - 1;
+const _: () = assert!(
+    TAIL as u64 <= SHAPE_TAIL_MASK,
+    "a tail's length fits word 2's low bits"
+);
 
 pub(crate) struct AccountMeta {
     words: BlockArray<WORDS>,
@@ -110,11 +116,11 @@ impl<'a> OwnerLine<'a> {
     }
 
     /// The list's full blocks and the entries in its tail (`len / 7`, `len % 7`), as word 2
-    /// keeps them: `blocks << 3 | tail`, so an append needs no division.
+    /// keeps them (`blocks << SHAPE_TAIL_BITS | tail`), so an append needs no division.
     #[inline(always)]
     pub fn list_shape(&self) -> (u64, usize) {
         let w = self.word(2).load(Relaxed);
-        (w >> 3, (w & 7) as usize)
+        (w >> SHAPE_TAIL_BITS, (w & SHAPE_TAIL_MASK) as usize)
     }
 
     /// One entry more: into the tail, or (when it fills the tail, which has gone to a block)
@@ -123,8 +129,8 @@ impl<'a> OwnerLine<'a> {
     pub fn list_grown(&self) {
         let w = self.word(2);
         let old = w.load(Relaxed);
-        let new = if (old & 7) as usize == TAIL - 1 {
-            (old | 7) + 1
+        let new = if (old & SHAPE_TAIL_MASK) as usize == TAIL - 1 {
+            (old | SHAPE_TAIL_MASK) + 1
         } else {
             old + 1
         };
@@ -137,8 +143,8 @@ impl<'a> OwnerLine<'a> {
         let w = self.word(2);
         let old = w.load(Relaxed);
         debug_assert!(old != 0, "the list is not empty");
-        let new = if old & 7 == 0 {
-            old - 8 + (TAIL as u64 - 1)
+        let new = if old & SHAPE_TAIL_MASK == 0 {
+            old - (1 << SHAPE_TAIL_BITS) + (TAIL as u64 - 1)
         } else {
             old - 1
         };
@@ -147,7 +153,7 @@ impl<'a> OwnerLine<'a> {
 
     #[cfg(test)]
     pub fn set_list_len(&self, len: u64) {
-        let shape = ((len / TAIL as u64) << 3) | (len % TAIL as u64);
+        let shape = ((len / TAIL as u64) << SHAPE_TAIL_BITS) | (len % TAIL as u64);
         self.word(2).store(shape, Relaxed);
     }
 

@@ -56,7 +56,7 @@ pub(crate) fn fingerprint_bits(fingerprint: u16) -> u64 {
 #[inline]
 pub(crate) fn make(state: u64, partition: usize, fingerprint: u16) -> u64 {
     debug_assert!(state <= ORPHAN && partition < MAX_PARTITIONS);
-    state | ((partition as u64) << PARTITION_SHIFT) | (u64::from(fingerprint) << FINGERPRINT_SHIFT)
+    state | ((partition as u64) << PARTITION_SHIFT) | fingerprint_bits(fingerprint)
 }
 
 /// The same header with a new state (flags, partition, fingerprint and version kept).
