@@ -31,6 +31,7 @@
 //! assert_eq!(ledger.lookup_account(2).unwrap().credits_posted, 5);
 //! ```
 
+pub mod ab;
 mod batch;
 mod create_account;
 mod create_transfer;
