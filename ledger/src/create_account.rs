@@ -29,8 +29,8 @@ pub(crate) fn create_account(
     let mut probe = ex.probe_account(a.id)?;
     if let Probe::Live(_) = probe {
         if let Some(e) = ex.account(a.id)? {
-            let e = ex.get(e);
-            return Ok((exists(a, e), e.timestamp));
+            let e = ex.record(e);
+            return Ok((exists(a, &e), e.timestamp));
         }
     }
     if a.flags & af::DEBITS_MUST_NOT_EXCEED_CREDITS != 0
@@ -89,8 +89,8 @@ pub(crate) fn create_account(
             }
             Probe::Live(_) => match ex.account(a.id)? {
                 Some(e) => {
-                    let e = ex.get(e);
-                    return Ok((exists(a, e), e.timestamp));
+                    let e = ex.record(e);
+                    return Ok((exists(a, &e), e.timestamp));
                 }
                 None => probe = ex.probe_account(a.id)?,
             },

@@ -220,7 +220,7 @@ fn check_and_apply(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<Outco
     debug_assert!(dr.partition == partition && cr.partition == partition);
     let imported = t.flags & tf::IMPORTED != 0;
     if imported {
-        let (d, c) = (*d, *c);
+        let (d, c) = (ex.record(dr), ex.record(cr));
         if let Some(s) = imported_checks(ex, t, &d, &c) {
             return Ok(Fail(s));
         }
@@ -527,7 +527,7 @@ fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, pos: u32) -> Resul
         return Ok(Orphan(S::DebitAccountNotFound));
     };
     if imported {
-        let (d, c) = (*ex.get(dr), *ex.get(cr));
+        let (d, c) = (ex.record(dr), ex.record(cr));
         if let Some(s) = imported_checks(ex, t, &d, &c) {
             return Ok(Fail(s));
         }

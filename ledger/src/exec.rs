@@ -25,7 +25,7 @@ use crate::partition::{Entry, HistoryRow, Partition, PendingState};
 use crate::status::{CreateAccountStatus, CreateTransferStatus};
 use crate::table::account_meta::OwnerLine;
 use crate::table::transfers::{self as tt, TProbe};
-use crate::table::{header, Probe};
+use crate::table::{header, AccountState, Probe};
 use crate::types::{Account, AccountBalance, CreateResult, Transfer};
 use std::sync::atomic::Ordering;
 
@@ -46,8 +46,8 @@ pub(crate) enum Abort {
 }
 
 enum Undo {
-    /// A working-set account before a change.
-    Account(u32, Box<Account>),
+    /// A working-set account's state before a change.
+    Account(u32, Box<AccountState>),
     Pending {
         partition: usize,
         slot: u32,
@@ -107,9 +107,12 @@ pub(crate) struct Acct {
     pub partition: usize,
 }
 
-/// An account as the executing batch sees it.
+/// An account as the executing batch sees it: its state (what transfers read and change,
+/// copied from the table when the batch first meets the account) and where it lives. 96
+/// bytes: a whole record's copy made this 144, and most of it (id, user data, timestamp)
+/// never changes; [`Exec::record`] reads those from the table when they are needed.
 pub(crate) struct WorkingAccount {
-    pub account: Account,
+    pub state: AccountState,
     pub slot: u32,
     /// The account's list id in its partition (u32::MAX for an account of a partition the
     /// batch does not hold: it is only read).
@@ -295,7 +298,7 @@ impl<'h, 'a> Exec<'h, 'a> {
         let line = self.ledger.account_meta.line(slot);
         if let Some(ws) = line.working(self.epoch) {
             let w = &self.ws[ws as usize];
-            debug_assert_eq!((w.slot, w.account.id), (slot, id));
+            debug_assert_eq!(w.slot, slot);
             return Ok(Some(Acct {
                 ws,
                 partition: usize::from(w.partition),
@@ -305,17 +308,23 @@ impl<'h, 'a> Exec<'h, 'a> {
         let partition = header::partition(accounts.header_of(slot));
         let held = self.held.holds(partition);
         let ws = self.ws.len() as u32;
-        let (account, list) = if held {
+        let (state, list) = if held {
             // Only the holder writes an account: no retry needed. Accounts inserted by this
             // attempt have no list yet; they are not in transfers of the same attempt.
             line.set_working(self.epoch, ws);
-            (accounts.read_owned(slot), line.list().unwrap_or(u32::MAX))
+            (
+                accounts.read_account_state(slot),
+                line.list().unwrap_or(u32::MAX),
+            )
         } else {
-            (accounts.read::<Account>(slot).0, u32::MAX)
+            (
+                AccountState::of(&accounts.read::<Account>(slot).0),
+                u32::MAX,
+            )
         };
-        debug_assert_eq!(account.id, id);
+        debug_assert_eq!(accounts.id_of(slot), id);
         self.ws.push(WorkingAccount {
-            account,
+            state,
             slot,
             list,
             partition: partition as u16,
@@ -347,7 +356,7 @@ impl<'h, 'a> Exec<'h, 'a> {
         let ws = self.ws.len() as u32;
         line.set_working(self.epoch, ws);
         self.ws.push(WorkingAccount {
-            account: self.ledger.accounts.read_owned(slot),
+            state: self.ledger.accounts.read_account_state(slot),
             slot,
             list: line.list().unwrap_or(u32::MAX),
             partition: partition as u16,
@@ -357,22 +366,34 @@ impl<'h, 'a> Exec<'h, 'a> {
         Acct { ws, partition }
     }
 
-    /// The working copy of an account.
+    /// The working state of an account.
     #[inline(always)]
-    pub fn get(&self, a: Acct) -> &Account {
-        &self.ws[a.ws as usize].account
+    pub fn get(&self, a: Acct) -> &AccountState {
+        &self.ws[a.ws as usize].state
     }
 
-    /// The working copy of an account of a held partition, to change (undoably).
+    /// The working state of an account of a held partition, to change (undoably).
     #[inline(always)]
-    pub fn get_mut(&mut self, a: Acct) -> &mut Account {
+    pub fn get_mut(&mut self, a: Acct) -> &mut AccountState {
         let w = &mut self.ws[a.ws as usize];
         debug_assert!(w.held, "only accounts of held partitions change");
         if self.in_chain {
-            self.undo.push(Undo::Account(a.ws, Box::new(w.account)));
+            self.undo.push(Undo::Account(a.ws, Box::new(w.state)));
         }
         w.dirty = true;
-        &mut w.account
+        &mut w.state
+    }
+
+    /// The whole account as this batch sees it: the table's record with the working state.
+    pub fn record(&self, a: Acct) -> Account {
+        let w = &self.ws[a.ws as usize];
+        let accounts = &self.ledger.accounts;
+        let record = if w.held {
+            accounts.read_owned(w.slot)
+        } else {
+            accounts.read::<Account>(w.slot).0
+        };
+        w.state.applied_to(record)
     }
 
     /// The account's list id (accounts of held partitions, created by an earlier batch).
@@ -418,14 +439,14 @@ impl<'h, 'a> Exec<'h, 'a> {
         };
         debug_assert!(d.held && c.held && d.list != u32::MAX && c.list != u32::MAX);
         if self.in_chain {
-            self.undo.push(Undo::Account(dr.ws, Box::new(d.account)));
-            self.undo.push(Undo::Account(cr.ws, Box::new(c.account)));
+            self.undo.push(Undo::Account(dr.ws, Box::new(d.state)));
+            self.undo.push(Undo::Account(cr.ws, Box::new(c.state)));
         }
-        d.account.debits_posted = debits_posted;
-        c.account.credits_posted = credits_posted;
+        d.state.debits_posted = debits_posted;
+        c.state.credits_posted = credits_posted;
         d.dirty = true;
         c.dirty = true;
-        let history = (d.account.flags | c.account.flags) & flags::account::HISTORY != 0;
+        let history = (d.state.flags | c.state.flags) & flags::account::HISTORY != 0;
         let (debit, credit) = (d.slot, c.slot);
         self.append_list_entry(debit, slot);
         self.append_list_entry(credit, slot);
@@ -583,7 +604,7 @@ impl<'h, 'a> Exec<'h, 'a> {
     pub fn rollback(&mut self, cp: Checkpoint) {
         while self.undo.len() > cp.undo {
             match self.undo.pop() {
-                Some(Undo::Account(ws, before)) => self.ws[ws as usize].account = *before,
+                Some(Undo::Account(ws, before)) => self.ws[ws as usize].state = *before,
                 Some(Undo::Pending {
                     partition,
                     slot,
@@ -662,13 +683,14 @@ impl<'h, 'a> Exec<'h, 'a> {
         let held: &[usize] = &self.held.indexes;
         ledger.open_commit(held);
         for (i, w) in self.ws.iter().enumerate() {
-            // The records were read early in the batch and are out of cache by now: start
-            // fetching a few ahead so the writes do not wait one by one.
+            // The records were read early in the batch and are out of cache by now, or shared
+            // with a reader's core: start fetching a few ahead, owned (for writing), so the
+            // writes wait neither one by one nor for the readers' copies to be invalidated.
             if let Some(ahead) = self.ws.get(i + COMMIT_PREFETCH) {
-                ledger.accounts.prefetch_record(ahead.slot);
+                ledger.accounts.prefetch_record_for_write(ahead.slot);
             }
             if w.dirty {
-                ledger.accounts.write_account_changes(w.slot, &w.account);
+                ledger.accounts.write_account_state(w.slot, &w.state);
             }
         }
         for g in self.held.guards.iter() {

@@ -89,7 +89,7 @@ fn sequence_lock_reads_are_never_torn() {
 fn sequence_lock_reads_of_account_changes_are_never_torn() {
     // The commit's write-back of balances and flags only (account(1, 1) differs from
     // account(1, 0) in balances alone).
-    sequence_lock_model(|t, at, a| t.write_account_changes(at, a));
+    sequence_lock_model(|t, at, a| t.write_account_state(at, &AccountState::of(a)));
 }
 
 #[test]

@@ -41,9 +41,64 @@ use sync::{fence, spin, AtomicU64};
 /// The record words holding an account's four balances (debits_pending .. credits_posted).
 const ACCOUNT_BALANCE_WORDS: std::ops::Range<usize> =
     offset_of!(Account, debits_pending) / 8..(offset_of!(Account, credits_posted) + 16) / 8;
-/// The record word holding an account's ledger, code and flags.
+/// The record word holding an account's ledger (low 32 bits), code (next 16) and flags (top 16).
 const ACCOUNT_FLAGS_WORD: usize = offset_of!(Account, flags) / 8;
-const _: () = assert!(offset_of!(Account, ledger) / 8 == ACCOUNT_FLAGS_WORD);
+const _: () = assert!(
+    offset_of!(Account, ledger) == ACCOUNT_FLAGS_WORD * 8
+        && offset_of!(Account, code) == ACCOUNT_FLAGS_WORD * 8 + 4
+        && offset_of!(Account, flags) == ACCOUNT_FLAGS_WORD * 8 + 6
+        && ACCOUNT_BALANCE_WORDS.start == 2
+        && ACCOUNT_BALANCE_WORDS.end == 10
+);
+
+/// The fields of an account that executing transfers read and change: its balances and the
+/// record word with its ledger, code and flags (closing transfers set and clear CLOSED). The
+/// rest of a record (id, user data, timestamp) never changes once it is created, so a batch
+/// works on this much (9 of the record's 16 words) and writes back only it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AccountState {
+    pub debits_pending: u128,
+    pub debits_posted: u128,
+    pub credits_pending: u128,
+    pub credits_posted: u128,
+    pub ledger: u32,
+    pub code: u16,
+    pub flags: u16,
+}
+
+impl AccountState {
+    /// The state part of a whole account.
+    pub fn of(a: &Account) -> AccountState {
+        AccountState {
+            debits_pending: a.debits_pending,
+            debits_posted: a.debits_posted,
+            credits_pending: a.credits_pending,
+            credits_posted: a.credits_posted,
+            ledger: a.ledger,
+            code: a.code,
+            flags: a.flags,
+        }
+    }
+
+    /// `a` with this state in place of its own.
+    pub fn applied_to(&self, a: Account) -> Account {
+        Account {
+            debits_pending: self.debits_pending,
+            debits_posted: self.debits_posted,
+            credits_pending: self.credits_pending,
+            credits_posted: self.credits_posted,
+            ledger: self.ledger,
+            code: self.code,
+            flags: self.flags,
+            ..a
+        }
+    }
+
+    #[inline(always)]
+    fn flags_word(&self) -> u64 {
+        u64::from(self.ledger) | u64::from(self.code) << 32 | u64::from(self.flags) << 48
+    }
+}
 
 /// Where an id stands in a table, as seen by a writer of partition `me`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +179,15 @@ impl RecordTable {
     pub fn prefetch_record(&self, slot: u32) {
         self.words.prefetch(slot as usize, 0);
         self.words.prefetch(slot as usize, 8);
+    }
+
+    /// Hints the CPU to fetch, for writing, the lines a balance write-back stores to: the
+    /// record's two and its header's.
+    #[inline(always)]
+    pub fn prefetch_record_for_write(&self, slot: u32) {
+        self.headers.prefetch_for_write(slot as usize, 0);
+        self.words.prefetch_for_write(slot as usize, 0);
+        self.words.prefetch_for_write(slot as usize, 8);
     }
 
     #[inline(always)]
@@ -304,7 +368,7 @@ impl RecordTable {
     }
 
     /// Rewrites the whole record at `slot` under its sequence lock (single writer: the
-    /// owner). Tests only: the ledger rewrites accounts with [`Self::write_account_changes`].
+    /// owner). Tests only: the ledger rewrites accounts with [`Self::write_account_state`].
     #[cfg(test)]
     pub fn write<R: Record>(&self, slot: u32, record: &R) {
         let h = self.header(slot).load(Relaxed);
@@ -315,29 +379,55 @@ impl RecordTable {
         self.header(slot).store(header::bumped(h), Release);
     }
 
-    /// Rewrites, under the record's sequence lock, only the words of the account at `slot`
-    /// that executing transfers change: the four balances and the word holding `flags`
-    /// (closing transfers set and clear CLOSED). Every other field of `account` must be what
-    /// the slot holds (it is a working copy read from it). 9 of a whole record's 16 word
-    /// stores.
-    pub fn write_account_changes(&self, slot: u32, account: &Account) {
-        let words = to_words(account);
+    /// Rewrites, under the record's sequence lock, the words of the account at `slot` that
+    /// executing transfers change ([`AccountState`]): 9 of a whole record's 16 word stores.
+    #[inline(always)]
+    pub fn write_account_state(&self, slot: u32, state: &AccountState) {
         let r = self.record(slot);
-        debug_assert!(
-            (0..16)
-                .filter(|i| !ACCOUNT_BALANCE_WORDS.contains(i) && *i != ACCOUNT_FLAGS_WORD)
-                .all(|i| r[i].load(Relaxed) == words[i]),
-            "only balances and flags may differ"
-        );
         let h = self.header(slot).load(Relaxed);
         debug_assert_eq!(h & WRITING, 0, "one writer per record");
         self.header(slot).store(h | WRITING, Relaxed);
         fence(Release);
-        for i in ACCOUNT_BALANCE_WORDS {
-            r[i].store(words[i], Relaxed);
+        let balances = [
+            state.debits_pending,
+            state.debits_posted,
+            state.credits_pending,
+            state.credits_posted,
+        ];
+        for (i, b) in balances.into_iter().enumerate() {
+            r[ACCOUNT_BALANCE_WORDS.start + 2 * i].store(b as u64, Relaxed);
+            r[ACCOUNT_BALANCE_WORDS.start + 2 * i + 1].store((b >> 64) as u64, Relaxed);
         }
-        r[ACCOUNT_FLAGS_WORD].store(words[ACCOUNT_FLAGS_WORD], Relaxed);
+        r[ACCOUNT_FLAGS_WORD].store(state.flags_word(), Relaxed);
         self.header(slot).store(header::bumped(h), Release);
+    }
+
+    /// The state of the account at `slot` for its owner, who is its only writer (no retry
+    /// needed): 9 word loads.
+    #[inline(always)]
+    pub fn read_account_state(&self, slot: u32) -> AccountState {
+        let r = self.record(slot);
+        let word = |i: usize| r[i].load(Relaxed);
+        let balance = |i: usize| {
+            u128::from(word(ACCOUNT_BALANCE_WORDS.start + 2 * i))
+                | u128::from(word(ACCOUNT_BALANCE_WORDS.start + 2 * i + 1)) << 64
+        };
+        let f = word(ACCOUNT_FLAGS_WORD);
+        AccountState {
+            debits_pending: balance(0),
+            debits_posted: balance(1),
+            credits_pending: balance(2),
+            credits_posted: balance(3),
+            ledger: f as u32,
+            code: (f >> 32) as u16,
+            flags: (f >> 48) as u16,
+        }
+    }
+
+    /// The id of the record at `slot` (its owner's view, or any record's settled id).
+    #[inline(always)]
+    pub fn id_of(&self, slot: u32) -> u128 {
+        self.id_at(slot)
     }
 
     /// Reads the record at `slot` consistently (retrying while it is being rewritten), with

@@ -233,7 +233,7 @@ fn readers_never_see_a_torn_record() {
 fn readers_never_see_a_torn_balance_update() {
     readers_never_see_torn_writes(
         balances,
-        |t, at, a| t.write_account_changes(at, a),
+        |t, at, a| t.write_account_state(at, &AccountState::of(a)),
         consistent_balances,
     );
 }
@@ -243,11 +243,11 @@ fn an_account_change_rewrites_balances_and_flags_only() {
     let t = RecordTable::new(8, false).unwrap();
     let at = insert_committed(&t, &balances(5, 0));
     let (_, before) = t.read::<Account>(at);
-    t.write_account_changes(at, &balances(5, 7));
+    t.write_account_state(at, &AccountState::of(&balances(5, 7)));
     let (after, header) = t.read::<Account>(at);
     assert_eq!(after, balances(5, 7));
     assert_ne!(header, before, "the sequence lock's version moved");
-    t.write_account_changes(at, &balances(5, 8));
+    t.write_account_state(at, &AccountState::of(&balances(5, 8)));
     assert_eq!(
         t.read::<Account>(at).0,
         balances(5, 8),
