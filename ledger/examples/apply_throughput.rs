@@ -145,6 +145,20 @@ fn main() {
         applied += n as u64;
     }
     let wall = wall.elapsed();
+    for (k, v) in variants.iter_mut().enumerate() {
+        v.sort_unstable();
+        if cfg!(feature = "ab") && !v.is_empty() {
+            let rate = |d: Duration| (BATCH_MAX as f64 / d.as_secs_f64()) as u64;
+            let (median, p10) = (v[v.len() / 2], v[v.len() / 10]);
+            println!(
+                "ab_variant={} median_batch={median:.2?} median_batch_transfers_per_second={} p10_batch_transfers_per_second={}",
+                k == 1,
+                rate(median),
+                rate(p10)
+            );
+        }
+    }
+
     stop.store(true, Ordering::Relaxed);
     let reader_time = reader.join().expect("reader");
     let looked_up = lookups.load(Ordering::Relaxed);
@@ -188,19 +202,6 @@ fn main() {
         "hot_account_transfers={} newest_10_read_first={first_read:.2?} then={second_read:.2?}",
         u128::from(transfers) / HOT
     );
-    for (k, v) in variants.iter_mut().enumerate() {
-        v.sort_unstable();
-        if cfg!(feature = "ab") && !v.is_empty() {
-            let rate = |d: Duration| (BATCH_MAX as f64 / d.as_secs_f64()) as u64;
-            let (median, p10) = (v[v.len() / 2], v[v.len() / 10]);
-            println!(
-                "ab_variant={} median_batch={median:.2?} median_batch_transfers_per_second={} p10_batch_transfers_per_second={}",
-                k == 1,
-                rate(median),
-                rate(p10)
-            );
-        }
-    }
     full_batches.sort_unstable();
     if let Some(median) = full_batches.get(full_batches.len() / 2) {
         // The fastest tenth's bound: the least disturbed batches, for A/B runs on a host

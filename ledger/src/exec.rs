@@ -859,22 +859,25 @@ chain_statuses!(
 /// Largest valid timestamp (2^63 - 1).
 pub(crate) const TIMESTAMP_MAX: u64 = (1 << 63) - 1;
 
-/// Runs a batch's events in order with TigerBeetle's chain rules. `eval` runs one event's own
-/// checks and effects given its index and assigned timestamp, and returns (status, result
-/// timestamp).
+/// Runs a batch's events in order with TigerBeetle's chain rules, from event `first` on (the
+/// results of those before it are in `results` already, and no chain is open at `first`).
+/// `eval` runs one event's own checks and effects given its index and assigned timestamp, and
+/// returns (status, result timestamp).
 pub(crate) fn run_chains<E: Event, S: Status>(
     ex: &mut Exec<'_, '_>,
     events: &[E],
+    first: usize,
     base: u64,
     results: &mut Vec<CreateResult>,
     mut eval: impl FnMut(&mut Exec<'_, '_>, usize, &E, u64) -> Result<(S, u64), Abort>,
 ) -> Result<(), Abort> {
-    let start = results.len();
+    debug_assert!(first <= events.len() && results.len() >= first);
+    let start = results.len() - first;
     let n = events.len();
     let batch_imported = events.first().is_some_and(|e| e.imported());
     let mut chain: Option<(usize, Checkpoint)> = None;
     let mut broken = false;
-    for (i, e) in events.iter().enumerate() {
+    for (i, e) in events.iter().enumerate().skip(first) {
         let ts = base + i as u64;
         if chain.is_none() && e.linked() {
             chain = Some((i, ex.checkpoint()));
