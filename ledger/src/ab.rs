@@ -4,7 +4,7 @@
 //! run one after the other compare that noise more than their code. To compare two versions
 //! of a piece of code, put both behind [`variant`] for the experiment:
 //!
-//! ```ignore
+//! ```text
 //! if ledger::ab::variant() { new_way() } else { old_way() }
 //! ```
 //!

@@ -371,8 +371,7 @@ fn index_created(
     (dr, cr): (Acct, Acct),
     expires: bool,
 ) {
-    ex.append_to_list(dr, slot);
-    ex.append_to_list(cr, slot);
+    ex.append_to_lists(dr, cr, slot);
     let history = (ex.get(dr).flags | ex.get(cr).flags) & af::HISTORY != 0;
     if user_data || expires || history {
         note_created(

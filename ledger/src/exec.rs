@@ -5,10 +5,10 @@
 //! Isolation. Nothing a batch does is visible to readers before its commit: inserted records
 //! and index entries carry UNCOMMITTED, appended transfers sit past their partition's committed
 //! log, and changed account balances live in the working set (`ws`) until `commit` writes them
-//! inside the held partitions' commit windows. Account transfer lists are appended to in place,
-//! but only index reads see them, and those hold the partition. A chain that fails is undone in
-//! the working set (inserted entries become tombstones, appended records are dropped, list
-//! appends are taken back), so no reader ever sees it.
+//! inside the held partitions' commit windows. Account transfer lists are appended to by the
+//! commit (index reads, which see them, hold the partition). A chain that fails is undone in
+//! the working set (inserted entries become tombstones, appended records are dropped, its list
+//! appends are forgotten), so no reader ever sees it.
 //!
 //! The working set. An account a batch touches is copied once into `ws`; the account's
 //! owner-side stamp (`AccountMeta`) records the attempt and the copy's index, so every later
@@ -23,7 +23,8 @@ use crate::flags;
 use crate::ledger::{Held, Ledger};
 use crate::partition::{Entry, HistoryRow, Partition, PendingState};
 use crate::status::{CreateAccountStatus, CreateTransferStatus};
-use crate::table::account_meta::OwnerLine;
+use crate::table::account_meta::{AccountMeta, OwnerLine};
+use crate::table::lists::ListArena;
 use crate::table::transfers::{self as tt, TProbe};
 use crate::table::{header, AccountState, Probe};
 use crate::types::{Account, AccountBalance, CreateResult, Transfer};
@@ -133,11 +134,9 @@ pub(crate) struct Exec<'h, 'a> {
     single: Option<usize>,
     pub ws: Vec<WorkingAccount>,
     undo: Vec<Undo>,
-    /// Every append to an account's transfer list this attempt made, in order: (the account's
-    /// table slot, the tail entry the append replaced). Lists are changed in place (index
-    /// reads hold the partition, so none sees them mid-batch); a chain's rollback and an
-    /// abort undo them from here.
-    list_appends: Vec<(u32, u32)>,
+    /// The created transfers to append to their accounts' lists, in order: commit makes
+    /// the appends (see [`ListAppend`]), a chain's rollback truncates this.
+    list_appends: Vec<ListAppend>,
     /// Accounts (table slots), transfers and burned ids (index positions) this attempt
     /// inserted, to commit or tombstone.
     inserted_accounts: Vec<u32>,
@@ -402,23 +401,18 @@ impl<'h, 'a> Exec<'h, 'a> {
         self.ws[a.ws as usize].list
     }
 
-    /// Appends a transfer (its log slot) to the transfer list of an account of a held
-    /// partition, created by an earlier batch.
+    /// Notes that the transfer at log `entry` goes to the lists of its accounts, the debit
+    /// `dr` and the credit `cr` (of held partitions, created by earlier batches), when the
+    /// attempt commits.
     #[inline(always)]
-    pub fn append_to_list(&mut self, a: Acct, entry: u32) {
-        let w = &self.ws[a.ws as usize];
-        debug_assert!(w.held && w.list != u32::MAX);
-        self.append_list_entry(w.slot, entry);
-    }
-
-    /// Appends `entry` to the list of the account at table slot `account` and logs the
-    /// append (with the tail entry it replaced) for a rollback or abort.
-    #[inline(always)]
-    fn append_list_entry(&mut self, account: u32, entry: u32) {
-        let ledger = self.ledger;
-        let replaced =
-            Partition::append_account_transfer(&ledger.account_meta, &ledger.lists, account, entry);
-        self.list_appends.push((account, replaced));
+    pub fn append_to_lists(&mut self, dr: Acct, cr: Acct, entry: u32) {
+        let (d, c) = (&self.ws[dr.ws as usize], &self.ws[cr.ws as usize]);
+        debug_assert!(d.held && d.list != u32::MAX && c.held && c.list != u32::MAX);
+        self.list_appends.push(ListAppend {
+            debit: d.slot,
+            credit: c.slot,
+            entry,
+        });
     }
 
     /// The fast path's effects on its accounts, the debit `dr` and the credit `cr` (two
@@ -447,9 +441,11 @@ impl<'h, 'a> Exec<'h, 'a> {
         d.dirty = true;
         c.dirty = true;
         let history = (d.state.flags | c.state.flags) & flags::account::HISTORY != 0;
-        let (debit, credit) = (d.slot, c.slot);
-        self.append_list_entry(debit, slot);
-        self.append_list_entry(credit, slot);
+        self.list_appends.push(ListAppend {
+            debit: d.slot,
+            credit: c.slot,
+            entry: slot,
+        });
         history
     }
 
@@ -628,12 +624,7 @@ impl<'h, 'a> Exec<'h, 'a> {
                 None => break,
             }
         }
-        let meta = &self.ledger.account_meta;
-        while self.list_appends.len() > cp.list_appends {
-            if let Some((account, replaced)) = self.list_appends.pop() {
-                Partition::pop_account_transfer(meta, &self.ledger.lists, account, replaced);
-            }
-        }
+        self.list_appends.truncate(cp.list_appends);
         self.created_accounts.truncate(cp.accounts);
         self.created_transfers.truncate(cp.transfers);
         self.history.truncate(cp.history);
@@ -713,6 +704,7 @@ impl<'h, 'a> Exec<'h, 'a> {
             .fetch_max(self.last_transfer_timestamp, Ordering::AcqRel);
 
         let meta = &ledger.account_meta;
+        append_to_lists(meta, &ledger.lists, &self.list_appends);
         for c in &self.created_accounts {
             let part = self.held.part(c.partition);
             part.add_account_list(meta, c.entry.slot);
@@ -754,12 +746,40 @@ impl<'h, 'a> Exec<'h, 'a> {
 /// How far ahead commit prefetches the lines it is about to write.
 const COMMIT_PREFETCH: usize = 16;
 
+/// A created transfer (its log slot, `entry`) to append to the lists of its accounts (table
+/// slots `debit`, `credit`).
+///
+/// Why at commit and not as each transfer is created: the appends then need no undo (a chain
+/// that rolls back drops its entries from `Exec::list_appends`, an aborted attempt all of
+/// them), and they run in a loop of their own instead of between the lookups of the batch's
+/// events: a paired A/B measured +4-6% per batch (docs/BENCHMARKS.md). Nothing reads a list
+/// meanwhile: index reads hold the partition.
+#[derive(Clone, Copy)]
+pub(crate) struct ListAppend {
+    pub debit: u32,
+    pub credit: u32,
+    pub entry: u32,
+}
+
+/// Appends committed transfers to their accounts' lists, in order.
+fn append_to_lists(meta: &AccountMeta, arena: &ListArena, appends: &[ListAppend]) {
+    for (i, a) in appends.iter().enumerate() {
+        // The owner lines were fetched while the batch ran and may have left the cache since.
+        if let Some(ahead) = appends.get(i + COMMIT_PREFETCH) {
+            meta.prefetch(ahead.debit);
+            meta.prefetch(ahead.credit);
+        }
+        Partition::append_account_transfer(meta, arena, a.debit, a.entry);
+        Partition::append_account_transfer(meta, arena, a.credit, a.entry);
+    }
+}
+
 /// An attempt's working memory, kept by a partition between batches.
 #[derive(Default)]
 pub(crate) struct Buffers {
     ws: Vec<WorkingAccount>,
     undo: Vec<Undo>,
-    list_appends: Vec<(u32, u32)>,
+    list_appends: Vec<ListAppend>,
     inserted_accounts: Vec<u32>,
     inserted_transfers: Vec<u32>,
     inserted_orphans: Vec<u32>,

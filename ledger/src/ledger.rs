@@ -167,7 +167,7 @@ impl Ledger {
             account_meta: AccountMeta::new(accounts.slots(), config.prefault)?,
             accounts,
             transfers: TransferTable::new(config.max_transfers, p, config.prefault)?,
-            lists: ListArena::new(config.max_transfers, config.max_accounts, config.prefault)?,
+            lists: ListArena::new(config.max_transfers, config.prefault)?,
             attempts: AtomicU64::new(0),
             accounts_used: AtomicUsize::new(0),
             transfers_used: AtomicUsize::new(0),

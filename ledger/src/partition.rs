@@ -169,62 +169,28 @@ impl Partition {
     }
 
     /// Appends `entry` (a log slot) to the transfer list of the account at table slot
-    /// `account` (committed by an earlier batch), in place; returns the tail entry it
-    /// replaced, which [`Partition::pop_account_transfer`] puts back.
+    /// `account` (committed by an earlier batch), in place. Only a committing batch appends
+    /// (see `Exec::commit`), so an append is never undone.
     #[inline(always)]
     pub(crate) fn append_account_transfer(
         meta: &AccountMeta,
         arena: &ListArena,
         account: u32,
         entry: u32,
-    ) -> u32 {
+    ) {
         let line = meta.line(account);
         let (_, i) = line.list_shape();
-        let replaced = line.set_tail(i, entry);
+        line.set_tail(i, entry);
         if i == BLOCK - 1 {
-            // The tail is full: it goes, with the newest block's number, to a fresh block (or
-            // the list's spare, filled before by an append since undone).
-            let block = match line.spare_block() {
-                Some(b) => {
-                    line.set_spare_block(None);
-                    b
-                }
-                None => match arena.take_block() {
-                    Some(b) => b,
-                    // The arena holds every list of a full ledger (see `table::lists`).
-                    None => panic!("invariant: account list arena exhausted"),
-                },
+            // The tail is full: it goes, with the newest block's number, to a fresh block.
+            let Some(block) = arena.take_block() else {
+                // The arena holds every list of a full ledger (see `table::lists`).
+                panic!("invariant: account list arena exhausted");
             };
             arena.write_block(block, &line.tail_words());
             line.set_newest_block(Some(block));
         }
         line.list_grown();
-        replaced
-    }
-
-    /// Undoes the last append to the account's list (a rolled-back chain or an aborted
-    /// attempt), given the tail entry that append replaced. A block it filled leaves the
-    /// list and becomes its spare, unless it has one already (then it stays unused: see the
-    /// capacity argument in `table::lists`).
-    pub(crate) fn pop_account_transfer(
-        meta: &AccountMeta,
-        arena: &ListArena,
-        account: u32,
-        replaced: u32,
-    ) {
-        let line = meta.line(account);
-        line.list_shrunk();
-        let (blocks, i) = line.list_shape();
-        if i == BLOCK - 1 {
-            let Some(block) = line.newest_block() else {
-                panic!("invariant: a list of {blocks} blocks and a full tail has a block");
-            };
-            line.set_newest_block(arena.previous(block));
-            if line.spare_block().is_none() {
-                line.set_spare_block(Some(block));
-            }
-        }
-        line.set_tail(i, replaced);
     }
 
     /// Brings the directory of the account's list blocks up to date (the writer only chains

@@ -15,8 +15,7 @@
 //! words 3..7  the list's tail, eight 32-bit halves, the first in the low half of word 3:
 //!             halves 0..7: entries 7 * (len / 7) .. len (see `lists`);
 //!             half 7: the list's newest block + 1 (0: none yet)
-//! word 7      a spare block of the list + 1 (0: none): one an undone append had filled,
-//!             used again by the next append that fills one (see `lists`)
+//! word 7      unused
 //! ```
 //!
 //! Why the tail lives here: a batch touches this line anyway (the stamp) when it first meets
@@ -29,7 +28,6 @@ use std::sync::atomic::Ordering::Relaxed;
 
 const WORDS: usize = 8;
 const TAIL_WORD: usize = 3;
-const SPARE_WORD: usize = 7;
 /// 32-bit halves of the tail words: [`TAIL`] entries, then the newest block.
 pub(crate) const TAIL_HALVES: usize = 8;
 /// Entries of a list's tail kept in the owner words (a list arena block's worth).
@@ -137,20 +135,6 @@ impl<'a> OwnerLine<'a> {
         w.store(new, Relaxed);
     }
 
-    /// One entry fewer (the inverse of [`OwnerLine::list_grown`]).
-    #[inline(always)]
-    pub fn list_shrunk(&self) {
-        let w = self.word(2);
-        let old = w.load(Relaxed);
-        debug_assert!(old != 0, "the list is not empty");
-        let new = if old & SHAPE_TAIL_MASK == 0 {
-            old - (1 << SHAPE_TAIL_BITS) + (TAIL as u64 - 1)
-        } else {
-            old - 1
-        };
-        w.store(new, Relaxed);
-    }
-
     #[cfg(test)]
     pub fn set_list_len(&self, len: u64) {
         let shape = ((len / TAIL as u64) << SHAPE_TAIL_BITS) | (len % TAIL as u64);
@@ -164,9 +148,9 @@ impl<'a> OwnerLine<'a> {
         (self.word(TAIL_WORD + i / 2).load(Relaxed) >> (32 * (i % 2))) as u32
     }
 
-    /// Sets half `i` of the list's tail, returning the value it replaces.
+    /// Sets half `i` of the list's tail.
     #[inline(always)]
-    pub fn set_tail(&self, i: usize, v: u32) -> u32 {
+    pub fn set_tail(&self, i: usize, v: u32) {
         debug_assert!(i < TAIL_HALVES);
         let w = self.word(TAIL_WORD + i / 2);
         let shift = 32 * (i % 2);
@@ -175,7 +159,6 @@ impl<'a> OwnerLine<'a> {
             (old & !(u64::from(u32::MAX) << shift)) | (u64::from(v) << shift),
             Relaxed,
         );
-        (old >> shift) as u32
     }
 
     /// The list's newest block (the last of its full blocks), if it has one.
@@ -187,18 +170,6 @@ impl<'a> OwnerLine<'a> {
     #[inline(always)]
     pub fn set_newest_block(&self, block: Option<u32>) {
         self.set_tail(TAIL, block.map_or(0, |b| b + 1));
-    }
-
-    /// A block of the list's that an undone append had filled, kept for the next one.
-    #[inline(always)]
-    pub fn spare_block(&self) -> Option<u32> {
-        (self.word(SPARE_WORD).load(Relaxed) as u32).checked_sub(1)
-    }
-
-    #[inline(always)]
-    pub fn set_spare_block(&self, block: Option<u32>) {
-        self.word(SPARE_WORD)
-            .store(block.map_or(0, |b| u64::from(b) + 1), Relaxed);
     }
 
     /// The list's tail words, as a list arena block holds them: the entries, then the
@@ -215,7 +186,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_list_grows_and_shrinks_by_blocks_and_tail() {
+    fn a_list_grows_by_blocks_and_tail() {
         let m = AccountMeta::new(8, false).unwrap();
         let line = m.line(5);
         for n in 0..40u64 {
@@ -226,10 +197,6 @@ mod tests {
             );
             assert_eq!(line.list_len(), n);
             line.list_grown();
-        }
-        for n in (0..40u64).rev() {
-            line.list_shrunk();
-            assert_eq!(line.list_shape(), (n / 7, (n % 7) as usize), "back to {n}");
         }
         line.set_list_len(23);
         assert_eq!(line.list_shape(), (3, 2));
@@ -259,13 +226,11 @@ mod tests {
         m.line(3).set_list_len(17);
         assert_eq!(m.line(3).list_len(), 17);
         for i in 0..TAIL {
-            assert_eq!(m.line(3).set_tail(i, 100 + i as u32), 0);
+            assert_eq!(m.line(3).tail(i), 0);
+            m.line(3).set_tail(i, 100 + i as u32);
         }
-        assert_eq!(
-            m.line(3).set_tail(5, u32::MAX),
-            105,
-            "the replaced entry is returned"
-        );
+        assert_eq!(m.line(3).tail(5), 105);
+        m.line(3).set_tail(5, u32::MAX);
         let want: Vec<u32> = (0..TAIL)
             .map(|i| if i == 5 { u32::MAX } else { 100 + i as u32 })
             .collect();
@@ -288,19 +253,6 @@ mod tests {
             "the newest block + 1 in the last half"
         );
         assert_eq!(m.line(3).tail(6), 106, "setting the block kept the entries");
-        assert_eq!(m.line(3).spare_block(), None);
-        m.line(3).set_spare_block(Some(0));
-        assert_eq!(
-            (m.line(3).spare_block(), m.line(3).newest_block()),
-            (Some(0), Some(0))
-        );
-        assert_eq!(
-            m.line(3).tail_words(),
-            words,
-            "the spare is not part of the tail"
-        );
-        m.line(3).set_spare_block(None);
-        assert_eq!(m.line(3).spare_block(), None);
         m.line(3).set_working(9, 1);
         assert_eq!((m.line(3).list(), m.line(3).working(9)), (Some(0), Some(1)));
         assert_eq!((m.line(3).list_len(), m.line(3).tail(0)), (17, 100));

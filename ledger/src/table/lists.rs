@@ -4,10 +4,11 @@
 //! ([`super::account_meta`]).
 //!
 //! A list of `len` entries is its first `len / 7` blocks, in order, then `len % 7` entries in
-//! the owner words' tail. An append writes the tail (the owner line, which the batch has in
-//! cache already); every seventh append copies the full tail, with the number of the list's
-//! newest block, into a fresh block (or the list's spare, below), which becomes the newest.
-//! Blocks are taken from the arena in order, so those copies go to consecutive addresses.
+//! the owner words' tail. An append writes the tail (the owner line); every seventh append
+//! copies the full tail, with the number of the list's newest block, into a fresh block, which
+//! becomes the newest. Blocks are taken from the arena in order, so those copies go to
+//! consecutive addresses. Appends are made by a batch's commit, in the order of its
+//! transfers (`exec::ListAppend`), so none is ever undone.
 //! Nothing else is written: where an
 //! append into a per-account block costs a random cache line per append, and a `Vec` per
 //! account a TLB miss and regrowth copies as well, this costs one sequential half line per
@@ -18,19 +19,13 @@
 //! the last one it knew), so the writer never touches it.
 //!
 //! Only the holder of the account's partition writes its blocks, and index reads hold the
-//! partition too: the atomics keep Rust's memory model happy, they are not a protocol. An
-//! append undone (a chain that rolled back, an attempt that aborted) that had filled a block
-//! takes the block out of the list again; it becomes the list's spare (owner words), which the
-//! next append that fills a block uses instead of a fresh one, so a chain rolled back over and
-//! over at a block boundary costs no blocks.
+//! partition too: the atomics keep Rust's memory model happy, they are not a protocol.
 //!
-//! Capacity. Every append is one side of a created transfer's claimed slot (committed or
-//! rolled back: both count against `max_transfers`), so at most `2 * max_transfers` appends are
-//! ever made. Blocks taken = blocks in lists + spares + blocks dropped, where a block is
-//! dropped only by an undone append that filled one while the list had a spare already, and
-//! between two such undos of one list lie at least seven other undone appends. So blocks
-//! taken <= (appends kept + appends undone) / 7 + one spare per account:
-//! `2 * max_transfers / 7 + max_accounts + 1` blocks always suffice.
+//! Capacity. Every append is one side of a committed transfer (at most `max_transfers`), so
+//! at most `2 * max_transfers` appends are ever made, and a list of `len` entries has taken
+//! `len / 7` blocks: `2 * max_transfers / 7 + 1` blocks always suffice. (Before appends
+//! moved to commit, undone appends could take blocks too, and each account had room for a
+//! spare block on top.)
 
 use super::storage::AtomicArray;
 use std::sync::atomic::AtomicUsize;
@@ -48,15 +43,10 @@ pub(crate) struct ListArena {
 }
 
 impl ListArena {
-    pub fn new(
-        max_transfers: usize,
-        max_accounts: usize,
-        prefault: bool,
-    ) -> Result<ListArena, String> {
+    pub fn new(max_transfers: usize, prefault: bool) -> Result<ListArena, String> {
         let blocks = max_transfers
             .checked_mul(2)
-            .and_then(|e| (e / BLOCK).checked_add(max_accounts))
-            .map(|b| b + 1)
+            .map(|e| e / BLOCK + 1)
             .filter(|&b| b < u32::MAX as usize)
             .ok_or("transfer capacity too large for the account lists")?;
         Ok(ListArena {
@@ -151,8 +141,8 @@ mod tests {
 
     #[test]
     fn a_list_is_its_full_blocks_then_its_tail_and_the_arena_is_bounded() {
-        let a = ListArena::new(7, 0, false).unwrap();
-        // 2 * 7 / 7 + 0 + 1 blocks.
+        let a = ListArena::new(7, false).unwrap();
+        // 2 * 7 / 7 + 1 blocks.
         let blocks: Vec<u32> = (0..3).map(|_| a.take_block().unwrap()).collect();
         assert_eq!(a.take_block(), None, "the arena is bounded");
         assert_eq!(a.take_block(), None, "and a refused take does not leak");
