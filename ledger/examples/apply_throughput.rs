@@ -136,7 +136,9 @@ fn main() {
         worst = worst.max(took);
         if n == BATCH_MAX {
             full_batches.push(took);
-            variants[variant as usize].push(took);
+            if cfg!(feature = "ab") {
+                variants[variant as usize].push(took);
+            }
         }
         assert!(
             results.iter().all(|r| r.status == u32::MAX),
@@ -146,16 +148,8 @@ fn main() {
     }
     let wall = wall.elapsed();
     for (k, v) in variants.iter_mut().enumerate() {
-        v.sort_unstable();
-        if cfg!(feature = "ab") && !v.is_empty() {
-            let rate = |d: Duration| (BATCH_MAX as f64 / d.as_secs_f64()) as u64;
-            let (median, p10) = (v[v.len() / 2], v[v.len() / 10]);
-            println!(
-                "ab_variant={} median_batch={median:.2?} median_batch_transfers_per_second={} p10_batch_transfers_per_second={}",
-                k == 1,
-                rate(median),
-                rate(p10)
-            );
+        if let Some(rates) = batch_rates(v) {
+            println!("ab_variant={} {rates}", k == 1);
         }
     }
 
@@ -202,16 +196,8 @@ fn main() {
         "hot_account_transfers={} newest_10_read_first={first_read:.2?} then={second_read:.2?}",
         u128::from(transfers) / HOT
     );
-    full_batches.sort_unstable();
-    if let Some(median) = full_batches.get(full_batches.len() / 2) {
-        // The fastest tenth's bound: the least disturbed batches, for A/B runs on a host
-        // whose noise only ever adds time.
-        let p10 = full_batches[full_batches.len() / 10];
-        println!(
-            "median_batch={median:.2?} median_batch_transfers_per_second={} p10_batch_transfers_per_second={}",
-            (BATCH_MAX as f64 / median.as_secs_f64()) as u64,
-            (BATCH_MAX as f64 / p10.as_secs_f64()) as u64
-        );
+    if let Some(rates) = batch_rates(&mut full_batches) {
+        println!("{rates}");
     }
     println!(
         "transfers_per_second={}",
@@ -221,6 +207,21 @@ fn main() {
         "lookups_per_second={}",
         (looked_up as f64 / reader_time.as_secs_f64()) as u64
     );
+}
+
+/// The median full batch's time and rate, and the rate of the fastest tenth's slowest (the
+/// least disturbed batches, for A/B runs on a host whose noise only ever adds time); None
+/// without a full batch.
+fn batch_rates(times: &mut [Duration]) -> Option<String> {
+    times.sort_unstable();
+    let median = *times.get(times.len() / 2)?;
+    let p10 = times[times.len() / 10];
+    let rate = |d: Duration| (BATCH_MAX as f64 / d.as_secs_f64()) as u64;
+    Some(format!(
+        "median_batch={median:.2?} median_batch_transfers_per_second={} p10_batch_transfers_per_second={}",
+        rate(median),
+        rate(p10)
+    ))
 }
 
 fn now_ns() -> u64 {

@@ -321,7 +321,7 @@ impl<'h, 'a> Exec<'h, 'a> {
                 u32::MAX,
             )
         };
-        debug_assert_eq!(accounts.id_of(slot), id);
+        debug_assert_eq!(accounts.id_at(slot), id);
         self.ws.push(WorkingAccount {
             state,
             slot,

@@ -190,8 +190,9 @@ impl RecordTable {
         self.words.prefetch_for_write(slot as usize, 8);
     }
 
+    /// The id of the record at `slot` (its owner's view, or any record's settled id).
     #[inline(always)]
-    fn id_at(&self, slot: u32) -> u128 {
+    pub fn id_at(&self, slot: u32) -> u128 {
         let r = self.record(slot);
         u128::from(r[0].load(Relaxed)) | (u128::from(r[1].load(Relaxed)) << 64)
     }
@@ -422,12 +423,6 @@ impl RecordTable {
             code: (f >> 32) as u16,
             flags: (f >> 48) as u16,
         }
-    }
-
-    /// The id of the record at `slot` (its owner's view, or any record's settled id).
-    #[inline(always)]
-    pub fn id_of(&self, slot: u32) -> u128 {
-        self.id_at(slot)
     }
 
     /// Reads the record at `slot` consistently (retrying while it is being rewritten), with
