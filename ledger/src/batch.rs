@@ -2,7 +2,7 @@
 //! caller holding the batch's partitions.
 
 use crate::create_account::create_account;
-use crate::create_transfer::{create_transfer, expire_due, EventHashes};
+use crate::create_transfer::{create_transfer, create_transfer_deferred, expire_due, EventHashes};
 use crate::exec::{run_chains, Abort, Exec, Kind};
 use crate::flags;
 use crate::flags::transfer as tf;
@@ -172,7 +172,7 @@ impl Ledger {
                     } else {
                         let h = &ring[first % HASH_RING];
                         debug_assert_eq!(h.event, first);
-                        create_transfer(ex, t, ts, h)?
+                        create_transfer_deferred(ex, events, first, base, h)?
                     };
                     results.push(CreateResult {
                         timestamp,
@@ -181,6 +181,9 @@ impl Ledger {
                     });
                     first += 1;
                 }
+                // The records of the transfers the loop created go to the log now, in a
+                // loop of their own (see `Exec::write_deferred_records`).
+                ex.write_deferred_records(events, base);
                 run_chains(ex, events, first, base, results, |ex, i, t, ts| {
                     ahead(i, &mut ring);
                     let mut h = ring[i % HASH_RING];

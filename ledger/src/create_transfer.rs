@@ -52,9 +52,29 @@ pub(crate) fn create_transfer(
     ts: u64,
     hashes: &EventHashes,
 ) -> Result<(S, u64), Abort> {
-    if let Some(timestamp) = plain(ex, t, ts, hashes) {
+    if let Some(timestamp) = plain(ex, t, ts, hashes, None) {
         return Ok((S::Created, timestamp));
     }
+    general(ex, t, ts)
+}
+
+/// [`create_transfer`] for `events[event]`, an unlinked event of a batch created at `base +
+/// event`: a transfer the fast path creates has its record written later, by
+/// [`Exec::write_deferred_records`], which runs first when the general path is needed.
+#[inline(always)]
+pub(crate) fn create_transfer_deferred(
+    ex: &mut Exec<'_, '_>,
+    events: &[Transfer],
+    event: usize,
+    base: u64,
+    hashes: &EventHashes,
+) -> Result<(S, u64), Abort> {
+    let t = &events[event];
+    let ts = base + event as u64;
+    if let Some(timestamp) = plain(ex, t, ts, hashes, Some(event as u32)) {
+        return Ok((S::Created, timestamp));
+    }
+    ex.write_deferred_records(events, base);
     general(ex, t, ts)
 }
 
@@ -80,7 +100,13 @@ fn general(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<(S, u64), Abo
 /// changing any state, and the general path ([`check_and_apply`]) decides from scratch, so
 /// both paths give the same result for every event this one accepts.
 #[inline(always)]
-fn plain(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, h: &EventHashes) -> Option<u64> {
+fn plain(
+    ex: &mut Exec<'_, '_>,
+    t: &Transfer,
+    ts: u64,
+    h: &EventHashes,
+    defer: Option<u32>,
+) -> Option<u64> {
     if t.flags & !tf::LINKED != 0
         || t.id == 0
         || t.id == u128::MAX
@@ -117,7 +143,7 @@ fn plain(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, h: &EventHashes) -> Optio
     if c.flags & af::CREDITS_MUST_NOT_EXCEED_DEBITS != 0 && credits > c.debits_posted {
         return None;
     }
-    let slot = ex.append_plain(pos, t, h.id, ts, partition)?;
+    let slot = ex.append_plain(pos, t, h.id, ts, partition, defer)?;
     let history = ex.post_plain(dr, cr, debits_posted, credits_posted, slot);
     let user_data = t.user_data_128 != 0 || t.user_data_64 != 0 || t.user_data_32 != 0;
     if user_data || history {

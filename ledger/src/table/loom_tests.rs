@@ -192,6 +192,72 @@ mod transfers {
     }
 
     #[test]
+    fn one_id_has_one_winner_when_a_record_is_written_after_its_claim() {
+        // Partition 0 claims its entry first and writes the record after (the fast path's
+        // order); partition 1 writes first. Partition 1 must never compare the id through
+        // partition 0's entry before its record is there.
+        explore(3, || {
+            let t = Arc::new(TransferTable::new(2, 2, false).unwrap());
+            let racer = |p: usize, t: Arc<TransferTable>| {
+                move || {
+                    let mut part = PartitionLog::new(p);
+                    loop {
+                        match t.probe(7, |q| q == p) {
+                            TProbe::Absent { pos } => {
+                                let record = transfer(7, p as u128);
+                                let slot = part.next_slot(&t.log).unwrap();
+                                if p == 1 {
+                                    t.log.write(slot, &record);
+                                }
+                                let hash = crate::table::hash_id(7);
+                                if t.insert_hashed(pos, 7, hash, slot, p).is_ok() {
+                                    if p == 0 {
+                                        t.log.write(slot, &record);
+                                    }
+                                    part.push();
+                                    t.publish(p, part.len());
+                                    return true;
+                                }
+                            }
+                            _ => return false,
+                        }
+                    }
+                }
+            };
+            let (a, b) = both(racer(0, t.clone()), racer(1, t.clone()));
+            assert!(a != b, "exactly one winner");
+        });
+    }
+
+    #[test]
+    fn a_reader_sees_a_record_written_after_its_claim_whole_or_not_at_all() {
+        explore(3, || {
+            let t = Arc::new(TransferTable::new(2, 1, false).unwrap());
+            let (t1, t2) = (t.clone(), t.clone());
+            both(
+                move || {
+                    let mut part = PartitionLog::new(0);
+                    let TProbe::Absent { pos } = t1.probe(5, |p| p == 0) else {
+                        panic!()
+                    };
+                    let slot = part.next_slot(&t1.log).unwrap();
+                    let hash = crate::table::hash_id(5);
+                    t1.insert_hashed(pos, 5, hash, slot, 0).unwrap();
+                    t1.log.write(slot, &transfer(5, 9));
+                    part.push();
+                    t1.publish(0, part.len());
+                },
+                move || {
+                    if let (Some(slot), _) = t2.find_committed(5) {
+                        let r = t2.read(slot);
+                        assert_eq!((r.amount, r.user_data_128), (9, 9), "seen whole");
+                    }
+                },
+            );
+        });
+    }
+
+    #[test]
     fn a_reader_sees_a_committed_transfer_whole_or_not_at_all() {
         explore(3, || {
             let t = Arc::new(TransferTable::new(2, 1, false).unwrap());

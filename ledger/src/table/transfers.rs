@@ -11,20 +11,24 @@
 //! bits 32..64  payload: the record's log slot (LIVE) or the orphan's slot (ORPHAN)
 //! ```
 //!
-//! - **Insert**: the writer first writes the record (or the orphan id) where nobody looks yet,
-//!   then claims an EMPTY entry with one compare-and-swap (release) that publishes it, so an id
-//!   is inserted at most once even when partitions race: the loser sees the winner's entry.
+//! - **Insert**: the writer claims an EMPTY entry with one compare-and-swap (release), so an id
+//!   is inserted at most once even when partitions race: the loser sees the winner's entry. A
+//!   burned id is written before its entry is claimed. A transfer's record is written before
+//!   the claim, or (the fast path, `Exec::write_deferred_records`) after it and before its
+//!   partition commits or reads it. So nobody compares an id through another holder's
+//!   uncommitted entry: a writer that meets one with the id's fingerprint waits for it to
+//!   settle (it may be the id), and a reader passes over it (uncommitted, it is invisible).
 //! - **Commit** of a partition's transfers is one store: its committed log length (release,
 //!   inside the partition's commit window). A LIVE entry is committed when its record's
 //!   position in its partition's log is below that length, so commit never touches the
 //!   batch's index entries again (they are long out of cache by then). Orphans, rare, carry an
 //!   UNCOMMITTED bit cleared one by one. **Rollback** turns the entry into a TOMBSTONE, never
 //!   reused (capacity accounting counts it), and the log positions are reused.
-//! - **Readers** acquire an entry, read the id it points to, then the partition's committed
-//!   length, then the entry again: a committed record is never rewritten, and an entry that
-//!   was rolled back (its slot possibly rewritten since) shows as changed, so the probe starts
-//!   over. An id read through an entry that is being rolled back may be torn; then the entry is
-//!   already a tombstone, and skipping it is the right answer anyway.
+//! - **Readers** (and writers meeting another partition's entry) acquire an entry, then the
+//!   partition's committed length, then read the id the entry points to, then the entry again:
+//!   the id read after the length is final (a committed record is never rewritten), and an
+//!   entry that was rolled back (its slot possibly rewritten and committed since) shows as
+//!   changed, so the probe starts over.
 
 use super::hash_id;
 use super::log::RecordLog;
@@ -187,15 +191,6 @@ impl TransferTable {
         u128::from(lo) | (u128::from(hi) << 64)
     }
 
-    /// The id an (acquired, non-empty) entry stands for.
-    #[inline]
-    fn id_of(&self, e: u64) -> u128 {
-        match state(e) {
-            ORPHAN => self.orphan_id(payload(e)),
-            _ => self.log.id(payload(e)),
-        }
-    }
-
     /// Whether a LIVE entry (acquired) is committed: its record's position is below its
     /// partition's committed length.
     #[inline]
@@ -205,9 +200,11 @@ impl TransferTable {
     }
 
     /// Where `id` stands: `mine(p)` says whether the caller holds partition `p` (a holder sees
-    /// its own uncommitted entries; everyone else sees committed ones only).
+    /// its own uncommitted entries; everyone else sees committed ones only). A `writer` is
+    /// told of another holder's uncommitted entry that may carry the id (`Foreign`: it must
+    /// wait for it to settle); a reader passes over such entries, invisible to it.
     #[inline]
-    fn find(&self, id: u128, mine: impl Fn(usize) -> bool) -> TProbe {
+    fn find(&self, id: u128, mine: impl Fn(usize) -> bool, writer: bool) -> TProbe {
         let hash = hash_id(id);
         let fp = fingerprint_of(hash);
         'again: loop {
@@ -217,24 +214,43 @@ impl TransferTable {
                 if e == EMPTY {
                     return TProbe::Absent { pos };
                 }
-                if state(e) != TOMBSTONE && fingerprint_field(e) == fp && self.id_of(e) == id {
-                    let own = mine(partition(e));
-                    if state(e) == ORPHAN {
+                if state(e) == TOMBSTONE || fingerprint_field(e) != fp {
+                    pos = ((pos as usize + 1) & self.mask) as u32;
+                    continue;
+                }
+                let own = mine(partition(e));
+                if state(e) == ORPHAN {
+                    // A burned id is written before its entry is claimed.
+                    if self.orphan_id(payload(e)) == id {
                         if e & UNCOMMITTED != 0 && !own {
                             return TProbe::Foreign { pos };
                         }
                         return TProbe::Orphan { pos };
                     }
-                    if !own {
-                        if !self.live_committed(e) {
-                            return TProbe::Foreign { pos };
-                        }
-                        // The committed length was acquired after the id was read: if the entry
-                        // is unchanged, it was committed (not rolled back) and its record is
-                        // final; a rolled-back entry shows as a tombstone now.
-                        if self.entry(pos).load(Relaxed) != e {
-                            continue 'again;
-                        }
+                } else if own {
+                    // The caller's own records are written before it reads them (see
+                    // `Exec::write_deferred_records`).
+                    if self.log.id(payload(e)) == id {
+                        return TProbe::Live {
+                            pos,
+                            slot: payload(e),
+                        };
+                    }
+                } else if !self.live_committed(e) {
+                    // Another holder's uncommitted transfer: its record may not be written
+                    // yet (the fast path writes a batch's records after claiming their
+                    // entries), so the id cannot be compared. It may be this id: a writer
+                    // waits for it to settle; to a reader it does not exist yet.
+                    if writer {
+                        return TProbe::Foreign { pos };
+                    }
+                } else if self.log.id(payload(e)) == id {
+                    // The id was read after the committed length was acquired, so it is the
+                    // final one if the entry was committed and not rolled back (its slot
+                    // reused and committed since): unchanged, it was; a rolled-back entry
+                    // shows as a tombstone now.
+                    if self.entry(pos).load(Relaxed) != e {
+                        continue 'again;
                     }
                     return TProbe::Live {
                         pos,
@@ -252,13 +268,14 @@ impl TransferTable {
     /// (its own uncommitted entries are visible to it).
     #[inline]
     pub fn probe(&self, id: u128, mine: impl Fn(usize) -> bool) -> TProbe {
-        self.find(id, mine)
+        self.find(id, mine, true)
     }
 
     /// Finds `id` as a reader sees it: only committed transfers. Returns the log slot, and the
-    /// partition of any entry carrying the id (committed or not), for consistency checks.
+    /// partition of the id's committed entry (a transfer or a burned id), for consistency
+    /// checks.
     pub fn find_committed(&self, id: u128) -> (Option<u32>, Option<usize>) {
-        match self.find(id, |_| false) {
+        match self.find(id, |_| false, false) {
             TProbe::Live { pos, slot } => (Some(slot), Some(partition(self.entry_at(pos)))),
             TProbe::Orphan { pos } | TProbe::Foreign { pos } => {
                 (None, Some(partition(self.entry_at(pos))))
@@ -271,10 +288,12 @@ impl TransferTable {
     /// reported absent) for partition `me`; it is committed with `me`'s log.
     #[inline]
     pub fn insert(&self, pos: u32, id: u128, slot: u32, me: usize) -> Result<(), Raced> {
+        debug_assert_eq!(self.log.id(slot), id);
         self.insert_hashed(pos, id, hash_id(id), slot, me)
     }
 
-    /// [`TransferTable::insert`] for a caller that has the id's hash.
+    /// [`TransferTable::insert`] for a caller that has the id's hash and may write the record
+    /// after the claim: it must then be written before `me` commits (or reads it).
     #[inline(always)]
     pub fn insert_hashed(
         &self,
@@ -284,7 +303,6 @@ impl TransferTable {
         slot: u32,
         me: usize,
     ) -> Result<(), Raced> {
-        debug_assert_eq!(self.log.id(slot), id);
         debug_assert_eq!(hash, hash_id(id));
         let e = make(LIVE, me, fingerprint_of(hash), slot);
         self.entry(pos)
@@ -467,11 +485,7 @@ mod tests {
             TProbe::Foreign { pos },
             "but not settled for another partition"
         );
-        assert_eq!(
-            t.find_committed(42),
-            (None, Some(0)),
-            "readers don't see it"
-        );
+        assert_eq!(t.find_committed(42), (None, None), "readers pass over it");
         assert!(!t.settled(pos));
         t.publish(0, part.len());
         assert!(t.settled(pos));
@@ -499,6 +513,65 @@ mod tests {
         assert_eq!(t.find_committed(44), (None, None), "44 was never indexed");
         assert_eq!(t.find_committed(43), (None, None), "nor is 43 back");
         assert_eq!(t.census(), (1, 0, 1));
+    }
+
+    #[test]
+    fn an_entry_claimed_before_its_record_is_written_is_foreign_to_writers_and_unseen_by_readers() {
+        let t = TransferTable::new(100, 2, false).unwrap();
+        let mut part = PartitionLog::new(0);
+        let TProbe::Absent { pos } = t.probe(42, |p| p == 0) else {
+            panic!("empty table")
+        };
+        // The fast path's order: claim the entry, write the record later (the slot still
+        // reads as zeros, a record of id 0).
+        let slot = part.next_slot(&t.log).unwrap();
+        t.insert_hashed(pos, 42, hash_id(42), slot, 0).unwrap();
+        part.push();
+        assert_eq!(t.log.id(slot), 0, "not written yet");
+        assert_eq!(
+            t.probe(42, |p| p == 1),
+            TProbe::Foreign { pos },
+            "another writer waits for it (the id cannot be compared yet)"
+        );
+        assert_eq!(
+            t.find_committed(42),
+            (None, None),
+            "a reader passes over it"
+        );
+        t.log.write(slot, &transfer(42, 5));
+        t.publish(0, part.len());
+        assert_eq!(t.probe(42, |p| p == 1), TProbe::Live { pos, slot });
+        assert_eq!(t.find_committed(42), (Some(slot), Some(0)));
+        assert_eq!(t.read(slot), transfer(42, 5));
+    }
+
+    #[test]
+    fn an_uncommitted_entry_with_an_ids_fingerprint_does_not_hide_it_from_readers() {
+        let t = TransferTable::new(100, 2, false).unwrap();
+        let (mut p0, mut p1) = (PartitionLog::new(0), PartitionLog::new(1));
+        let hash = hash_id(42);
+        let home = (hash as usize & t.mask) as u32;
+        // Partition 1 has claimed id 42's home entry for another id whose fingerprint is
+        // 42's, in a log slot that still holds a rolled-back transfer 42 (the new record is
+        // not written yet); partition 0 then created and committed 42.
+        let other = p1.next_slot(&t.log).unwrap();
+        t.log.write(other, &transfer(42, 9));
+        t.entry(home)
+            .store(make(LIVE, 1, fingerprint_of(hash), other), Release);
+        p1.push();
+        let slot = append(&t, &mut p0, &transfer(42, 3));
+        let next = ((home as usize + 1) & t.mask) as u32;
+        t.insert(next, 42, slot, 0).unwrap();
+        t.publish(0, p0.len());
+        assert_eq!(t.find_committed(42), (Some(slot), Some(0)));
+        assert_eq!(
+            t.probe(42, |p| p == 0),
+            TProbe::Foreign { pos: home },
+            "a writer cannot tell the entry is not 42's: it waits for it"
+        );
+        t.log.write(other, &transfer(7, 1));
+        t.publish(1, p1.len());
+        assert_eq!(t.probe(42, |p| p == 1), TProbe::Live { pos: next, slot });
     }
 
     #[test]
