@@ -149,7 +149,7 @@ fn plain(
     if user_data || history {
         note_created(ex, user_data, false, history, ts, partition, slot, (dr, cr));
     }
-    if ts > ex.last_transfer_timestamp {
+    if defer.is_none() && ts > ex.last_transfer_timestamp {
         ex.set_last_transfer_timestamp(ts);
     }
     Some(ts)

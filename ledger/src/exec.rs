@@ -359,7 +359,7 @@ impl<'h, 'a> Exec<'h, 'a> {
     }
 
     /// Copies an account of a held partition (owner words `line`) into the working set.
-    #[inline(never)]
+    #[inline(always)]
     fn first_touch(&mut self, slot: u32, partition: usize, line: OwnerLine<'_>) -> Acct {
         let ws = self.ws.len() as u32;
         line.set_working(self.epoch, ws);
@@ -572,6 +572,11 @@ impl<'h, 'a> Exec<'h, 'a> {
         let log = &self.ledger.transfers.log;
         for &(slot, i) in &self.deferred_records {
             log.write_created(slot, &events[i as usize], base + u64::from(i));
+        }
+        // The fast path leaves the newest timestamp to here too (outside chains: no undo).
+        if let Some(&(_, last)) = self.deferred_records.last() {
+            debug_assert!(!self.in_chain);
+            self.last_transfer_timestamp = self.last_transfer_timestamp.max(base + u64::from(last));
         }
         self.deferred_records.clear();
     }

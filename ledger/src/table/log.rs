@@ -169,6 +169,10 @@ pub(crate) struct PartitionLog {
     partition: usize,
     chunks: Vec<u32>,
     len: usize,
+    /// The slot of position `len` while it is in a chunk already taken (`next < chunk_end`),
+    /// so the fast path's append computes nothing; `next == chunk_end` when a chunk is due.
+    next: u32,
+    chunk_end: u32,
 }
 
 impl PartitionLog {
@@ -177,6 +181,8 @@ impl PartitionLog {
             partition,
             chunks: Vec::new(),
             len: 0,
+            next: 0,
+            chunk_end: 0,
         }
     }
 
@@ -194,18 +200,36 @@ impl PartitionLog {
     /// The slot the next append will use, taking a chunk when the current one is full.
     #[inline(always)]
     pub fn next_slot(&mut self, log: &RecordLog) -> Option<u32> {
+        if self.next == self.chunk_end {
+            self.take_chunk(log)?;
+        }
+        debug_assert_eq!(self.next, self.slot(self.len));
+        Some(self.next)
+    }
+
+    #[inline(never)]
+    fn take_chunk(&mut self, log: &RecordLog) -> Option<()> {
         if self.len == self.chunks.len() * CHUNK {
             self.chunks
                 .push(log.take_chunk(self.partition, self.chunks.len())?);
         }
-        Some(self.slot(self.len))
+        self.seek();
+        Some(())
+    }
+
+    /// Points `next` at the slot of position `len` (in a chunk taken already).
+    fn seek(&mut self) {
+        let chunk = self.chunks[self.len / CHUNK] as usize;
+        self.next = (chunk * CHUNK + self.len % CHUNK) as u32;
+        self.chunk_end = ((chunk + 1) * CHUNK) as u32;
     }
 
     /// Appends the record just written at [`PartitionLog::next_slot`].
     #[inline(always)]
     pub fn push(&mut self) {
-        debug_assert!(self.len < self.chunks.len() * CHUNK);
+        debug_assert!(self.len < self.chunks.len() * CHUNK && self.next < self.chunk_end);
         self.len += 1;
+        self.next += 1;
     }
 
     /// Drops the records from position `len` on (a rolled-back chain or attempt); their slots
@@ -213,6 +237,13 @@ impl PartitionLog {
     pub fn truncate(&mut self, len: usize) {
         debug_assert!(len <= self.len);
         self.len = len;
+        if len < self.chunks.len() * CHUNK {
+            self.seek();
+        } else {
+            // Every chunk taken is full: the next append takes one.
+            self.next = 0;
+            self.chunk_end = 0;
+        }
     }
 }
 
