@@ -376,6 +376,49 @@ mod tests {
     }
 
     #[test]
+    fn the_next_slot_follows_truncation_across_chunk_boundaries() {
+        // Two partitions interleave chunk hand-outs, so a partition's chunks are not adjacent.
+        let log = RecordLog::new(4 * CHUNK, 2, false).unwrap();
+        let (mut a, mut b) = (PartitionLog::new(0), PartitionLog::new(1));
+        let mut append = |p: &mut PartitionLog| {
+            let s = p.next_slot(&log).unwrap();
+            p.push();
+            s
+        };
+        let mut slots = Vec::new();
+        for i in 0..2 * CHUNK + 3 {
+            slots.push(append(&mut a));
+            if i % CHUNK == 0 {
+                append(&mut b);
+            }
+        }
+        for (pos, &slot) in slots.iter().enumerate() {
+            assert_eq!(a.slot(pos), slot);
+        }
+        // Back into the middle of a chunk, to a boundary, to the start, into the last chunk:
+        // each time the appends reuse the slots of the positions from `len` on.
+        for len in [CHUNK + 5, CHUNK, 0, 2 * CHUNK, CHUNK - 1] {
+            a.truncate(len);
+            while a.len() < slots.len() {
+                let pos = a.len();
+                assert_eq!(append(&mut a), slots[pos], "after truncating to {len}");
+            }
+        }
+        // Fill the third chunk and "truncate" at its end (an attempt that appended nothing
+        // aborting there): the next append takes a fourth chunk.
+        while a.len() < 3 * CHUNK {
+            slots.push(append(&mut a));
+        }
+        a.truncate(3 * CHUNK);
+        let s = append(&mut a);
+        assert_eq!(s, a.slot(3 * CHUNK));
+        assert!(!slots.contains(&s), "a fresh chunk");
+        for (pos, &slot) in slots.iter().enumerate() {
+            assert_eq!(a.slot(pos), slot);
+        }
+    }
+
+    #[test]
     fn partition_point_finds_the_boundary() {
         let xs = [1, 3, 3, 5, 8];
         for probe in 0..10 {
