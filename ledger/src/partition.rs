@@ -9,7 +9,7 @@
 //! takes its timestamps from the global clock, so appends arrive in timestamp order.
 
 use crate::table::account_meta::AccountMeta;
-use crate::table::lists::{AccountList, ListArena, BLOCK};
+use crate::table::lists::{AccountList, ListArena};
 use crate::table::log::{partition_point, PartitionLog, RecordLog};
 use crate::types::AccountBalance;
 use foldhash::fast::FixedState;
@@ -179,9 +179,7 @@ impl Partition {
         entry: u32,
     ) {
         let line = meta.line(account);
-        let (_, i) = line.list_shape();
-        line.set_tail(i, entry);
-        if i == BLOCK - 1 {
+        if line.push_tail(entry) {
             // The tail is full: it goes, with the newest block's number, to a fresh block.
             let Some(block) = arena.take_block() else {
                 // The arena holds every list of a full ledger (see `table::lists`).
@@ -190,7 +188,6 @@ impl Partition {
             arena.write_block(block, &line.tail_words());
             line.set_newest_block(Some(block));
         }
-        line.list_grown();
     }
 
     /// Brings the directory of the account's list blocks up to date (the writer only chains

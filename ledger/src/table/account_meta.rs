@@ -121,18 +121,48 @@ impl<'a> OwnerLine<'a> {
         (w >> SHAPE_TAIL_BITS, (w & SHAPE_TAIL_MASK) as usize)
     }
 
-    /// One entry more: into the tail, or (when it fills the tail, which has gone to a block)
-    /// one block more and an empty tail.
+    /// Appends `entry` to the list's tail; true when that filled the tail, whose entries the
+    /// caller then moves to a block of their own (the shape counts them as a full block
+    /// already, and the tail starts again from its first half).
     #[inline(always)]
-    pub fn list_grown(&self) {
+    pub fn push_tail(&self, entry: u32) -> bool {
         let w = self.word(2);
         let old = w.load(Relaxed);
-        let new = if (old & SHAPE_TAIL_MASK) as usize == TAIL - 1 {
-            (old | SHAPE_TAIL_MASK) + 1
-        } else {
-            old + 1
-        };
-        w.store(new, Relaxed);
+        let i = (old & SHAPE_TAIL_MASK) as usize;
+        self.set_entry(i, entry);
+        let full = i == TAIL - 1;
+        w.store(
+            if full {
+                (old | SHAPE_TAIL_MASK) + 1
+            } else {
+                old + 1
+            },
+            Relaxed,
+        );
+        full
+    }
+
+    /// Sets tail entry `i` (< [`TAIL`]): one 32-bit store.
+    #[inline(always)]
+    fn set_entry(&self, i: usize, v: u32) {
+        assert!(i < TAIL);
+        #[cfg(all(not(loom), target_endian = "little"))]
+        {
+            let half = 2 * TAIL_WORD + i;
+            // SAFETY: `half < 16`, so the pointer is in this line's 64 bytes, 4-byte aligned
+            // (the line is 64-byte aligned). It addresses the low or high half of a tail word
+            // (little-endian: half 0 of a word is its low 32 bits, as `tail` reads them). A 32-bit atomic access to part of a word otherwise
+            // accessed by 64-bit atomics is sound because none of them race: only the holder
+            // of the account's partition touches its owner line (see the module doc).
+            let cell = unsafe {
+                std::sync::atomic::AtomicU32::from_ptr(
+                    self.0.as_ptr().cast::<u32>().cast_mut().add(half),
+                )
+            };
+            cell.store(v, Relaxed);
+        }
+        #[cfg(any(loom, not(target_endian = "little")))]
+        self.set_tail(i, v);
     }
 
     #[cfg(test)]
@@ -196,8 +226,18 @@ mod tests {
                 "after {n} appends"
             );
             assert_eq!(line.list_len(), n);
-            line.list_grown();
+            let i = (n % 7) as usize;
+            assert_eq!(
+                line.push_tail(1000 + n as u32),
+                i == TAIL - 1,
+                "after {n} appends"
+            );
+            assert_eq!(line.tail(i), 1000 + n as u32, "entry {n} is tail entry {i}");
+            if i > 0 {
+                assert_eq!(line.tail(i - 1), 999 + n as u32, "its neighbour kept");
+            }
         }
+        assert_eq!(line.tail(TAIL), 0, "the newest block's half untouched");
         line.set_list_len(23);
         assert_eq!(line.list_shape(), (3, 2));
         assert_eq!(m.line(4).list_len(), 0, "neighbours untouched");

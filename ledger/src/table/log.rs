@@ -380,7 +380,7 @@ mod tests {
         // Two partitions interleave chunk hand-outs, so a partition's chunks are not adjacent.
         let log = RecordLog::new(4 * CHUNK, 2, false).unwrap();
         let (mut a, mut b) = (PartitionLog::new(0), PartitionLog::new(1));
-        let mut append = |p: &mut PartitionLog| {
+        let append = |p: &mut PartitionLog| {
             let s = p.next_slot(&log).unwrap();
             p.push();
             s
