@@ -107,32 +107,31 @@ fn plain(
     h: &EventHashes,
     defer: Option<u32>,
 ) -> Option<u64> {
+    // Checks the account lookups below imply are left to them: no account has id 0 or
+    // u128::MAX or ledger 0 (create_account refuses them, `verify` checks it), so such an
+    // account id is not found and a ledger 0 differs from the accounts'.
     if t.flags & !tf::LINKED != 0
         || t.id == 0
         || t.id == u128::MAX
-        || t.debit_account_id == 0
-        || t.debit_account_id == u128::MAX
-        || t.credit_account_id == 0
-        || t.credit_account_id == u128::MAX
         || t.debit_account_id == t.credit_account_id
         || t.pending_id != 0
         || t.timeout != 0
-        || t.ledger == 0
         || t.code == 0
     {
         return None;
     }
     let pos = ex.ledger.transfers.absent_at(h.id)?;
-    let partition = ex.ledger.partition_of(t.ledger);
-    if !ex.holds(partition) {
-        return None;
-    }
     let dr = ex.account_fast(t.debit_account_id, h.debit)?;
     let cr = ex.account_fast(t.credit_account_id, h.credit)?;
     let (d, c) = (ex.get(dr), ex.get(cr));
     if d.ledger != t.ledger || c.ledger != t.ledger || (d.flags | c.flags) & af::CLOSED != 0 {
         return None;
     }
+    // Both accounts are held (account_fast) and of the transfer's ledger, whose partition is
+    // theirs: an account is created in (and its header names) the partition of its ledger.
+    let partition = dr.partition;
+    debug_assert_eq!(partition, ex.ledger.partition_of(t.ledger));
+    debug_assert_eq!(partition, cr.partition);
     let debits_posted = d.debits_posted.checked_add(t.amount)?;
     let credits_posted = c.credits_posted.checked_add(t.amount)?;
     let debits = d.debits_pending.checked_add(debits_posted)?;

@@ -75,6 +75,20 @@ impl Ledger {
             by_id.insert(a.id, a);
             timestamps.push(a.timestamp);
         }
+        // The fast path of create_transfers relies on these (see `create_transfer::plain`).
+        for slot in self.accounts.committed_slots() {
+            let a: Account = self.accounts.read_owned(slot);
+            if a.id == 0 || a.id == u128::MAX || a.ledger == 0 {
+                return Err(format!("account {} of ledger {} exists", a.id, a.ledger));
+            }
+            let p = crate::table::header::partition(self.accounts.header_of(slot));
+            if p != self.partition_of(a.ledger) {
+                return Err(format!(
+                    "account {} in partition {p}, not its ledger's",
+                    a.id
+                ));
+            }
+        }
         for (ledger, [dp, dpo, cp, cpo]) in &sums {
             if dp != cp || dpo != cpo {
                 return Err(format!("ledger {ledger} unbalanced: pending {dp:?} vs {cp:?}, posted {dpo:?} vs {cpo:?}"));
