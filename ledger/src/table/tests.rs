@@ -255,6 +255,43 @@ fn an_account_change_rewrites_balances_and_flags_only() {
     );
 }
 
+#[test]
+fn account_state_moves_word_for_word_between_record_and_working_copy() {
+    // Every field distinct, both halves of every balance too: a balance moved to the wrong
+    // place, or a half swapped, shows.
+    let distinct = |k: u128| (k << 64) | (k + 1);
+    let record = Account {
+        id: distinct(1),
+        debits_pending: distinct(3),
+        debits_posted: distinct(5),
+        credits_pending: distinct(7),
+        credits_posted: distinct(9),
+        user_data_128: distinct(11),
+        user_data_64: 13,
+        user_data_32: 14,
+        reserved: 0,
+        ledger: 15,
+        code: 16,
+        flags: 17,
+        timestamp: 18,
+    };
+    let t = RecordTable::new(8, false).unwrap();
+    let at = insert_committed(&t, &record);
+    assert_eq!(t.read_account_state(at), AccountState::of(&record));
+    let state = AccountState {
+        debits_pending: distinct(21),
+        debits_posted: distinct(23),
+        credits_pending: distinct(25),
+        credits_posted: distinct(27),
+        ledger: 15,
+        code: 16,
+        flags: 19,
+    };
+    t.write_account_state(at, &state);
+    assert_eq!(t.read::<Account>(at).0, state.applied_to(record));
+    assert_eq!(t.read_account_state(at), state);
+}
+
 /// Mean linear-probe length of `ids` inserted into `slots` slots by `hash_id`, and the
 /// number of id pairs in one probe neighbourhood (same home slot) sharing a fingerprint.
 fn spread(ids: &[u128], slots: usize) -> (f64, usize) {
