@@ -2,7 +2,7 @@
 //! post/void path; the idempotency comparison; orphaned ids.
 
 use crate::create_account::account_has_timestamp;
-use crate::exec::{Abort, Acct, CreatedTransfer, Exec, TIMESTAMP_MAX};
+use crate::exec::{Abort, Acct, CreatedTransfer, Exec, ListAppend, TIMESTAMP_MAX};
 use crate::flags::account as af;
 use crate::flags::transfer as tf;
 use crate::partition::PendingState;
@@ -143,7 +143,8 @@ fn plain(
         return None;
     }
     let slot = ex.append_plain(pos, t, h.id, ts, partition, defer)?;
-    let history = ex.post_plain(dr, cr, debits_posted, credits_posted, slot);
+    let event = defer.unwrap_or(ListAppend::WRITTEN);
+    let history = ex.post_plain(dr, cr, debits_posted, credits_posted, slot, event);
     let user_data = t.user_data_128 != 0 || t.user_data_64 != 0 || t.user_data_32 != 0;
     if user_data || history {
         note_created(ex, user_data, false, history, ts, partition, slot, (dr, cr));

@@ -137,9 +137,9 @@ pub(crate) struct Exec<'h, 'a> {
     /// The created transfers to append to their accounts' lists, in order: commit makes
     /// the appends (see [`ListAppend`]), a chain's rollback truncates this.
     list_appends: Vec<ListAppend>,
-    /// Transfers the fast path created without writing their log records yet, as (log slot,
-    /// event index): see [`Exec::write_deferred_records`].
-    deferred_records: Vec<(u32, u32)>,
+    /// `list_appends[unwritten..]` may hold transfers the fast path created without writing
+    /// their log records yet (see [`Exec::write_deferred_records`]).
+    unwritten: usize,
     /// Accounts (table slots), transfers and burned ids (index positions) this attempt
     /// inserted, to commit or tombstone.
     inserted_accounts: Vec<u32>,
@@ -186,7 +186,7 @@ impl<'h, 'a> Exec<'h, 'a> {
             ws: b.ws,
             undo: b.undo,
             list_appends: b.list_appends,
-            deferred_records: b.deferred_records,
+            unwritten: 0,
             inserted_accounts: b.inserted_accounts,
             inserted_transfers: b.inserted_transfers,
             inserted_orphans: b.inserted_orphans,
@@ -206,7 +206,6 @@ impl<'h, 'a> Exec<'h, 'a> {
             ws: std::mem::take(&mut self.ws),
             undo: std::mem::take(&mut self.undo),
             list_appends: std::mem::take(&mut self.list_appends),
-            deferred_records: std::mem::take(&mut self.deferred_records),
             inserted_accounts: std::mem::take(&mut self.inserted_accounts),
             inserted_transfers: std::mem::take(&mut self.inserted_transfers),
             inserted_orphans: std::mem::take(&mut self.inserted_orphans),
@@ -281,7 +280,7 @@ impl<'h, 'a> Exec<'h, 'a> {
     #[inline]
     pub fn probe_transfer(&self, id: u128) -> Result<TProbe, Abort> {
         debug_assert!(
-            self.deferred_records.is_empty(),
+            self.all_written(),
             "the batch's records are written before it reads any"
         );
         let table = &self.ledger.transfers;
@@ -421,13 +420,15 @@ impl<'h, 'a> Exec<'h, 'a> {
             debit: d.slot,
             credit: c.slot,
             entry,
+            event: ListAppend::WRITTEN,
         });
     }
 
     /// The fast path's effects on its accounts, the debit `dr` and the credit `cr` (two
     /// accounts of held partitions created by earlier batches): their new posted balances,
-    /// and the transfer at log `slot` appended to both lists. Returns whether either keeps
-    /// history. One borrow of both working-set entries instead of one per field.
+    /// and the transfer at log `slot` appended to both lists (`event`: its index in the batch
+    /// if its record is still to be written, else [`ListAppend::WRITTEN`]). Returns whether
+    /// either keeps history. One borrow of both working-set entries instead of one per field.
     #[inline(always)]
     pub fn post_plain(
         &mut self,
@@ -436,6 +437,7 @@ impl<'h, 'a> Exec<'h, 'a> {
         debits_posted: u128,
         credits_posted: u128,
         slot: u32,
+        event: u32,
     ) -> bool {
         let Ok([d, c]) = self.ws.get_disjoint_mut([dr.ws as usize, cr.ws as usize]) else {
             unreachable!("invariant: a transfer's two accounts have two working-set entries");
@@ -454,6 +456,7 @@ impl<'h, 'a> Exec<'h, 'a> {
             debit: d.slot,
             credit: c.slot,
             entry: slot,
+            event,
         });
         history
     }
@@ -461,7 +464,7 @@ impl<'h, 'a> Exec<'h, 'a> {
     /// The transfer at a log slot.
     #[inline]
     pub fn transfer_at(&self, slot: u32) -> Transfer {
-        debug_assert!(self.deferred_records.is_empty(), "records written first");
+        debug_assert!(self.all_written(), "records written first");
         self.ledger.transfers.read(slot)
     }
 
@@ -540,12 +543,9 @@ impl<'h, 'a> Exec<'h, 'a> {
         let Some(slot) = part.log.next_slot(&transfers.log) else {
             panic!("invariant: transfer log out of chunks");
         };
-        match defer {
-            Some(event) => self.deferred_records.push((slot, event)),
-            None => {
-                transfers.log.write_created(slot, t, timestamp);
-                debug_assert_eq!(transfers.log.id(slot), t.id);
-            }
+        if defer.is_none() {
+            transfers.log.write_created(slot, t, timestamp);
+            debug_assert_eq!(transfers.log.id(slot), t.id);
         }
         if transfers
             .insert_hashed(pos, t.id, hash, slot, partition)
@@ -570,15 +570,30 @@ impl<'h, 'a> Exec<'h, 'a> {
     /// holder's uncommitted entry (see `TransferTable::find`); a committed record is whole.
     pub fn write_deferred_records(&mut self, events: &[Transfer], base: u64) {
         let log = &self.ledger.transfers.log;
-        for &(slot, i) in &self.deferred_records {
-            log.write_created(slot, &events[i as usize], base + u64::from(i));
+        let mut last = None;
+        for a in &self.list_appends[self.unwritten..] {
+            if a.event != ListAppend::WRITTEN {
+                log.write_created(
+                    a.entry,
+                    &events[a.event as usize],
+                    base + u64::from(a.event),
+                );
+                last = Some(a.event);
+            }
         }
+        self.unwritten = self.list_appends.len();
         // The fast path leaves the newest timestamp to here too (outside chains: no undo).
-        if let Some(&(_, last)) = self.deferred_records.last() {
+        if let Some(last) = last {
             debug_assert!(!self.in_chain);
             self.last_transfer_timestamp = self.last_transfer_timestamp.max(base + u64::from(last));
         }
-        self.deferred_records.clear();
+    }
+
+    /// Whether every transfer this attempt created has its log record written.
+    fn all_written(&self) -> bool {
+        self.list_appends[self.unwritten..]
+            .iter()
+            .all(|a| a.event == ListAppend::WRITTEN)
     }
 
     /// After a record was appended to `partition`'s log and indexed at `pos`: remembers the
@@ -667,6 +682,7 @@ impl<'h, 'a> Exec<'h, 'a> {
             }
         }
         self.list_appends.truncate(cp.list_appends);
+        self.unwritten = self.unwritten.min(cp.list_appends);
         self.created_accounts.truncate(cp.accounts);
         self.created_transfers.truncate(cp.transfers);
         self.history.truncate(cp.history);
@@ -713,7 +729,7 @@ impl<'h, 'a> Exec<'h, 'a> {
     /// Makes the attempt's effects visible at once, then updates the partitions' indexes.
     pub fn commit(mut self) {
         debug_assert!(
-            self.deferred_records.is_empty(),
+            self.all_written(),
             "every record is written before it is published"
         );
         let ledger = self.ledger;
@@ -805,6 +821,13 @@ pub(crate) struct ListAppend {
     pub debit: u32,
     pub credit: u32,
     pub entry: u32,
+    /// The transfer's index in its batch while its log record is still to be written (see
+    /// [`Exec::write_deferred_records`]), else [`ListAppend::WRITTEN`].
+    pub event: u32,
+}
+
+impl ListAppend {
+    pub const WRITTEN: u32 = u32::MAX;
 }
 
 /// Appends committed transfers to their accounts' lists, in order.
@@ -826,7 +849,6 @@ pub(crate) struct Buffers {
     ws: Vec<WorkingAccount>,
     undo: Vec<Undo>,
     list_appends: Vec<ListAppend>,
-    deferred_records: Vec<(u32, u32)>,
     inserted_accounts: Vec<u32>,
     inserted_transfers: Vec<u32>,
     inserted_orphans: Vec<u32>,
@@ -841,7 +863,6 @@ impl Buffers {
         self.ws.clear();
         self.undo.clear();
         self.list_appends.clear();
-        self.deferred_records.clear();
         self.inserted_accounts.clear();
         self.inserted_transfers.clear();
         self.inserted_orphans.clear();
