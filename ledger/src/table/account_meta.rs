@@ -148,16 +148,15 @@ impl<'a> OwnerLine<'a> {
         assert!(i < TAIL);
         #[cfg(all(not(loom), target_endian = "little"))]
         {
-            let half = 2 * TAIL_WORD + i;
-            // SAFETY: `half < 16`, so the pointer is in this line's 64 bytes, 4-byte aligned
-            // (the line is 64-byte aligned). It addresses the low or high half of a tail word
-            // (little-endian: half 0 of a word is its low 32 bits, as `tail` reads them). A 32-bit atomic access to part of a word otherwise
-            // accessed by 64-bit atomics is sound because none of them race: only the holder
-            // of the account's partition touches its owner line (see the module doc).
+            let word = self.word(TAIL_WORD + i / 2);
+            // SAFETY: the pointer is the low (even `i`) or high (odd `i`) 32-bit half of a tail
+            // word (little-endian, as `tail` reads them), valid and 4-byte aligned for as long
+            // as the line; `as_ptr` is the atomic's own mutable pointer. A 32-bit atomic
+            // access to part of a word otherwise accessed by 64-bit atomics is sound because
+            // none of them race: only the holder of the account's partition touches its owner
+            // line (see the module doc), so every access is ordered by the partition's lock.
             let cell = unsafe {
-                std::sync::atomic::AtomicU32::from_ptr(
-                    self.0.as_ptr().cast::<u32>().cast_mut().add(half),
-                )
+                std::sync::atomic::AtomicU32::from_ptr(word.as_ptr().cast::<u32>().add(i % 2))
             };
             cell.store(v, Relaxed);
         }
