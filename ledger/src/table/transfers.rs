@@ -160,10 +160,21 @@ impl TransferTable {
         self.entry(pos).load(Acquire)
     }
 
-    /// Hints the CPU to fetch the index line of the home entry of an id with `hash`.
+    /// Hints the CPU to fetch the index line of the home entry of an id with `hash`, and the
+    /// next line when the home entry is one of its line's last three.
+    ///
+    /// Why the second: an insert probes from the home entry to the first empty one, about
+    /// 3.6 entries on average at the index's highest load (0.6 of 2^24 entries for 10M
+    /// transfers), so at a line's end the probe often runs into the next line, a miss the
+    /// prefetch did not cover; batches grew slower as the index filled. The entry three on
+    /// is in the next line only when the home entry is among its line's last three;
+    /// otherwise the hint names the line already on its way (an instruction, no memory
+    /// traffic). Paired A/B: +2.6% to +4.5% per batch; five on instead of three: no
+    /// difference.
     #[inline(always)]
     pub fn prefetch_hash(&self, hash: u64) {
         self.index.prefetch(hash as usize, 0);
+        self.index.prefetch(hash as usize + 3, 0);
     }
 
     /// The fast path's probe: the empty entry where an id with `hash` would go when no entry
