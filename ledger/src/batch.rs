@@ -8,7 +8,6 @@ use crate::flags;
 use crate::flags::transfer as tf;
 use crate::ledger::{BatchError, Held, Ledger, BATCH_MAX};
 use crate::status::CreateTransferStatus;
-use crate::table::transfers::TProbe;
 use crate::types::{Account, CreateResult, Transfer};
 use std::sync::atomic::AtomicUsize;
 
@@ -289,6 +288,6 @@ impl Ledger {
 
     /// Whether a transfer id is burned (a failed transfer's id), for tests and tools.
     pub fn is_orphaned(&self, id: u128) -> bool {
-        matches!(self.transfers.probe(id, |_| false), TProbe::Orphan { .. })
+        self.transfers.is_committed_orphan(id)
     }
 }

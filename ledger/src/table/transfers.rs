@@ -295,6 +295,12 @@ impl TransferTable {
         }
     }
 
+    /// Whether `id` is a committed burned id, as a reader sees it (passing over other
+    /// holders' uncommitted entries, which a writer's probe would report as `Foreign`).
+    pub fn is_committed_orphan(&self, id: u128) -> bool {
+        matches!(self.find(id, |_| false, false), TProbe::Orphan { .. })
+    }
+
     /// Publishes the transfer already written at log `slot` under entry `pos` (which a probe
     /// reported absent) for partition `me`; it is committed with `me`'s log.
     #[inline]
@@ -583,6 +589,29 @@ mod tests {
         t.log.write(other, &transfer(7, 1));
         t.publish(1, p1.len());
         assert_eq!(t.probe(42, |p| p == 1), TProbe::Live { pos: next, slot });
+    }
+
+    #[test]
+    fn an_uncommitted_entry_with_an_ids_fingerprint_does_not_hide_its_burned_id_from_readers() {
+        let t = TransferTable::new(100, 2, false).unwrap();
+        let mut p1 = PartitionLog::new(1);
+        let hash = hash_id(42);
+        let home = (hash as usize & t.mask) as u32;
+        let next = ((home as usize + 1) & t.mask) as u32;
+        // Partition 1's uncommitted transfer (another id, 42's fingerprint, record not written)
+        // at 42's home; 42 burned and committed by partition 0 just after it.
+        let other = p1.next_slot(&t.log).unwrap();
+        t.entry(home)
+            .store(make(LIVE, 1, fingerprint_of(hash), other), Release);
+        p1.push();
+        let o = t.take_orphan_slot().unwrap();
+        t.insert_orphan(next, 42, o, 0).unwrap();
+        t.commit_orphan(next);
+        assert!(
+            t.is_committed_orphan(42),
+            "a reader passes over the uncommitted entry"
+        );
+        assert_eq!(t.probe(42, |p| p == 0), TProbe::Foreign { pos: home });
     }
 
     #[test]
