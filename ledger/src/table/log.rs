@@ -9,10 +9,12 @@
 //! VM that halves the memory cost of an insert (docs/BENCHMARKS.md, "Ledger core").
 //!
 //! Records are read and written as atomic words so a reader racing a writer never causes a
-//! data race in Rust's memory model; the index entry that points to a record is published with
-//! release ordering after the record is written, so a reader that acquires the entry sees the
-//! whole record. A record's slot is rewritten only when the batch that wrote it rolls it back
-//! (before anyone could see it committed).
+//! data race in Rust's memory model. A record is complete before its partition's committed
+//! length (released at commit) covers it, so a reader that acquires that length sees the whole
+//! record; the index entry pointing to it may be visible earlier, which is why nobody reads a
+//! record through another partition's uncommitted entry (see [`super::transfers`]). A
+//! record's slot is rewritten only when the batch that wrote it rolls it back (before anyone
+//! could see it committed).
 
 use super::storage::AtomicArray;
 use super::sync::AtomicU64;
