@@ -164,39 +164,37 @@ mod transfers {
         slot
     }
 
-    #[test]
-    fn racing_inserts_of_one_id_have_one_winner() {
-        explore(3, || {
-            let t = Arc::new(TransferTable::new(2, 2, false).unwrap());
-            let racer = |p: usize, t: Arc<TransferTable>| {
-                move || {
-                    let mut part = PartitionLog::new(p);
-                    loop {
-                        match t.probe(7, |q| q == p) {
-                            TProbe::Absent { pos } => {
-                                let slot = append(&t, &mut part, &transfer(7, p as u128));
-                                if t.insert(pos, 7, slot, p).is_ok() {
-                                    part.push();
-                                    t.publish(p, part.len());
-                                    return true;
-                                }
-                            }
-                            _ => return false,
-                        }
-                    }
-                }
-            };
-            let (a, b) = both(racer(0, t.clone()), racer(1, t.clone()));
-            assert!(a != b, "exactly one winner");
-        });
+    /// Claims the entry at `pos` for `id` (reported absent) in partition `p`, writing `record`
+    /// into the next log slot before the claim or, `late` (the fast path's order), after it,
+    /// and commits; false when another partition claimed the entry meanwhile.
+    fn claim_and_commit(
+        t: &TransferTable,
+        part: &mut PartitionLog,
+        pos: u32,
+        record: &Transfer,
+        p: usize,
+        late: bool,
+    ) -> bool {
+        let slot = part.next_slot(&t.log).unwrap();
+        if !late {
+            t.log.write(slot, record);
+        }
+        let hash = crate::table::hash_id(record.id);
+        if t.insert_hashed(pos, record.id, hash, slot, p).is_err() {
+            return false;
+        }
+        if late {
+            t.log.write(slot, record);
+        }
+        part.push();
+        t.publish(p, part.len());
+        true
     }
 
-    #[test]
-    fn one_id_has_one_winner_when_a_record_is_written_after_its_claim() {
-        // Partition 0 claims its entry first and writes the record after (the fast path's
-        // order); partition 1 writes first. Partition 1 must never compare the id through
-        // partition 0's entry before its record is there.
-        explore(3, || {
+    /// Two partitions insert id 7 at once (`late(p)`: partition `p` writes its record after
+    /// its claim); exactly one wins.
+    fn one_winner(late: fn(usize) -> bool) {
+        explore(3, move || {
             let t = Arc::new(TransferTable::new(2, 2, false).unwrap());
             let racer = |p: usize, t: Arc<TransferTable>| {
                 move || {
@@ -205,17 +203,7 @@ mod transfers {
                         match t.probe(7, |q| q == p) {
                             TProbe::Absent { pos } => {
                                 let record = transfer(7, p as u128);
-                                let slot = part.next_slot(&t.log).unwrap();
-                                if p == 1 {
-                                    t.log.write(slot, &record);
-                                }
-                                let hash = crate::table::hash_id(7);
-                                if t.insert_hashed(pos, 7, hash, slot, p).is_ok() {
-                                    if p == 0 {
-                                        t.log.write(slot, &record);
-                                    }
-                                    part.push();
-                                    t.publish(p, part.len());
+                                if claim_and_commit(&t, &mut part, pos, &record, p, late(p)) {
                                     return true;
                                 }
                             }
@@ -230,8 +218,22 @@ mod transfers {
     }
 
     #[test]
-    fn a_reader_sees_a_record_written_after_its_claim_whole_or_not_at_all() {
-        explore(3, || {
+    fn racing_inserts_of_one_id_have_one_winner() {
+        one_winner(|_| false);
+    }
+
+    #[test]
+    fn one_id_has_one_winner_when_a_record_is_written_after_its_claim() {
+        // Partition 0 claims its entry first and writes the record after (the fast path's
+        // order); partition 1 writes first. Partition 1 must never compare the id through
+        // partition 0's entry before its record is there.
+        one_winner(|p| p == 0);
+    }
+
+    /// A writer inserts and commits transfer 5 (its record written after its claim when
+    /// `late`) while a reader looks it up: the reader sees it whole or not at all.
+    fn reader_sees_whole(late: bool) {
+        explore(3, move || {
             let t = Arc::new(TransferTable::new(2, 1, false).unwrap());
             let (t1, t2) = (t.clone(), t.clone());
             both(
@@ -240,12 +242,14 @@ mod transfers {
                     let TProbe::Absent { pos } = t1.probe(5, |p| p == 0) else {
                         panic!()
                     };
-                    let slot = part.next_slot(&t1.log).unwrap();
-                    let hash = crate::table::hash_id(5);
-                    t1.insert_hashed(pos, 5, hash, slot, 0).unwrap();
-                    t1.log.write(slot, &transfer(5, 9));
-                    part.push();
-                    t1.publish(0, part.len());
+                    assert!(claim_and_commit(
+                        &t1,
+                        &mut part,
+                        pos,
+                        &transfer(5, 9),
+                        0,
+                        late
+                    ));
                 },
                 move || {
                     if let (Some(slot), _) = t2.find_committed(5) {
@@ -258,29 +262,13 @@ mod transfers {
     }
 
     #[test]
+    fn a_reader_sees_a_record_written_after_its_claim_whole_or_not_at_all() {
+        reader_sees_whole(true);
+    }
+
+    #[test]
     fn a_reader_sees_a_committed_transfer_whole_or_not_at_all() {
-        explore(3, || {
-            let t = Arc::new(TransferTable::new(2, 1, false).unwrap());
-            let (t1, t2) = (t.clone(), t.clone());
-            both(
-                move || {
-                    let mut part = PartitionLog::new(0);
-                    let TProbe::Absent { pos } = t1.probe(5, |p| p == 0) else {
-                        panic!()
-                    };
-                    let slot = append(&t1, &mut part, &transfer(5, 9));
-                    t1.insert(pos, 5, slot, 0).unwrap();
-                    part.push();
-                    t1.publish(0, part.len());
-                },
-                move || {
-                    if let (Some(slot), _) = t2.find_committed(5) {
-                        let r = t2.read(slot);
-                        assert_eq!((r.amount, r.user_data_128), (9, 9), "seen whole");
-                    }
-                },
-            );
-        });
+        reader_sees_whole(false);
     }
 
     #[test]
