@@ -11,7 +11,9 @@
 //! The last two lines are `transfers_per_second=<N>` and `lookups_per_second=<N>`. The line
 //! before them gives the median full batch's time and the rate it stands for
 //! (`median_batch_transfers_per_second`), which bursts of noise on a shared host move less.
-//! `NO_READER=1` runs without the reader. Built with `--features ab`, odd batches run the
+//! `NO_READER=1` runs without the reader. `HOST_PROBE=1` times three small probes after each
+//! batch, outside the timed region, and prints how fast the host's CPU, L3 and DRAM were for
+//! this run (see `host_probe.rs`; the figures are about the host, not the ledger). Built with `--features ab`, odd batches run the
 //! variant under test of a paired experiment (see `ledger::ab`) and a line per variant gives
 //! its median and fastest-tenth batch rates.
 
@@ -22,6 +24,8 @@ use rand::{RngExt, SeedableRng};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod host_probe;
 
 const ACCOUNTS: u128 = 10_000;
 const HOT: u128 = 100;
@@ -99,6 +103,10 @@ fn main() {
     let mut full_batches: Vec<Duration> =
         Vec::with_capacity(transfers.div_ceil(BATCH_MAX as u64) as usize);
     let mut variants: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    // Off by default: a run without it has no pause between batches.
+    let mut probe = std::env::var("HOST_PROBE").is_ok().then(|| {
+        host_probe::HostProbe::new(&mut StdRng::seed_from_u64(3), full_batches.capacity())
+    });
     let wall = Instant::now();
     while applied < transfers {
         let n = (transfers - applied).min(BATCH_MAX as u64) as usize;
@@ -132,6 +140,9 @@ fn main() {
             .expect("batch");
         drop(held);
         let took = start.elapsed();
+        if let Some(probe) = probe.as_mut() {
+            probe.sample();
+        }
         busy += took;
         worst = worst.max(took);
         if n == BATCH_MAX {
@@ -196,6 +207,9 @@ fn main() {
         "hot_account_transfers={} newest_10_read_first={first_read:.2?} then={second_read:.2?}",
         u128::from(transfers) / HOT
     );
+    if let Some(host) = probe.as_mut().and_then(|p| p.report()) {
+        println!("{host}");
+    }
     if let Some(rates) = batch_rates(&mut full_batches) {
         println!("{rates}");
     }
