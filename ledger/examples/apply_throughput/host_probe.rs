@@ -1,13 +1,13 @@
 //! How fast the host runs for this benchmark, measured between batches.
 //!
-//! The development host is a VM whose figures swing by 2x within minutes. Two probes, each a
-//! few tens of microseconds after every batch (outside the timed region), say which part of
-//! the machine the swings come from:
+//! The development host is a VM whose figures swing by 2x within minutes. Three probes, run
+//! after every batch (outside the timed region, about 0.2 ms together), say which part of the
+//! machine the swings come from:
 //! - `cpu`: fixed register-only work (eight multiply-xorshift chains), no memory traffic. It
 //!   slows when this thread gets less of the core (another tenant on the core's other
 //!   hardware thread, a lower clock).
 //! - `l3` and `dram`: dependent walks over a random cycle of cache lines, one load at a time,
-//!   in a 4 MiB buffer (twice the L2, within the L3 when no one else needs it, like the
+//!   in a 4 MiB buffer (beyond the 1 MiB L2, within the L3 when no one else needs it, like the
 //!   benchmark's 3 MiB of accounts) and in a 64 MiB one (beyond the L3: a miss to DRAM, 4 KiB
 //!   pages, so a TLB walk too). Each walk's time per load rises as other tenants take the L3
 //!   or load the memory. A probe touches a few hundred lines, none of the ledger's.

@@ -13,9 +13,9 @@
 //! (`median_batch_transfers_per_second`), which bursts of noise on a shared host move less.
 //! `NO_READER=1` runs without the reader. `HOST_PROBE=1` times three small probes after each
 //! batch, outside the timed region, and prints how fast the host's CPU, L3 and DRAM were for
-//! this run (see `host_probe.rs`; the figures are about the host, not the ledger). Built with `--features ab`, odd batches run the
-//! variant under test of a paired experiment (see `ledger::ab`) and a line per variant gives
-//! its median and fastest-tenth batch rates.
+//! this run (see `host_probe.rs`; the figures are about the host, not the ledger). Built with
+//! `--features ab`, odd batches run the variant under test of a paired experiment (see
+//! `ledger::ab`) and a line per variant gives its median and fastest-tenth batch rates.
 
 use ledger::flags::account_filter;
 use ledger::{Account, AccountFilter, Ledger, LedgerConfig, Transfer, BATCH_MAX};
