@@ -9,7 +9,8 @@
 #
 # Each BIN is a built `target/release/examples/apply_throughput` (copy it aside before
 # building the other version). TRANSFERS=N passes a transfer count (default: the example's
-# 10,000,000); NO_READER=1 runs without the concurrent reader.
+# 10,000,000); NO_READER=1 runs without the concurrent reader; HOST_PROBE=1 adds each run's host
+# probes (CPU, L3- and DRAM-sized walks) to its line.
 set -euo pipefail
 if [ $# -lt 3 ]; then
     echo "usage: $0 ROUNDS BIN_A BIN_B [BIN...]" >&2
@@ -27,7 +28,8 @@ for round in $(seq 1 "$rounds"); do
         totals[$bin]="${totals[$bin]:-} $total"
         medians[$bin]="${medians[$bin]:-} ${median:-0}"
         fastest[$bin]="${fastest[$bin]:-} ${p10:-0}"
-        echo "round $round $bin transfers_per_second=$total median_batch=${median:-n/a} p10_batch=${p10:-n/a}"
+        host=$(grep -o 'host_cpu_probe=.*' <<<"$out" || true)
+        echo "round $round $bin transfers_per_second=$total median_batch=${median:-n/a} p10_batch=${p10:-n/a}${host:+ $host}"
     done
 done
 middle() { tr ' ' '\n' <<<"$*" | grep . | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
