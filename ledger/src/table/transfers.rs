@@ -462,6 +462,15 @@ mod tests {
         }
     }
 
+    /// The empty index position where a holder of `partition` would insert `id`; panics when
+    /// the probe finds anything else (test set-up: the id must be new).
+    fn absent_pos(t: &TransferTable, id: u128, partition: usize) -> u32 {
+        match t.probe(id, |p| p == partition) {
+            TProbe::Absent { pos } => pos,
+            other => panic!("id {id} is not new: {other:?}"),
+        }
+    }
+
     /// Writes `r` at the partition's next log slot (the insert publishes it).
     fn append(t: &TransferTable, part: &mut PartitionLog, r: &Transfer) -> u32 {
         let slot = part.next_slot(&t.log).unwrap();
@@ -487,9 +496,7 @@ mod tests {
     fn insert_probe_commit_tombstone() {
         let t = TransferTable::new(100, 2, false).unwrap();
         let mut part = PartitionLog::new(0);
-        let TProbe::Absent { pos } = t.probe(42, |p| p == 0) else {
-            panic!("empty table")
-        };
+        let pos = absent_pos(&t, 42, 0);
         let slot = append(&t, &mut part, &transfer(42, 1));
         t.insert(pos, 42, slot, 0).unwrap();
         assert_eq!(
@@ -510,9 +517,7 @@ mod tests {
         assert_eq!(t.find_committed(42), (Some(slot), Some(0)));
         assert_eq!(t.read(slot), transfer(42, 1));
 
-        let TProbe::Absent { pos: pos2 } = t.probe(43, |p| p == 0) else {
-            panic!()
-        };
+        let pos2 = absent_pos(&t, 43, 0);
         let slot2 = append(&t, &mut part, &transfer(43, 2));
         t.insert(pos2, 43, slot2, 0).unwrap();
         t.tombstone(pos2);
@@ -536,9 +541,7 @@ mod tests {
     fn an_entry_claimed_before_its_record_is_written_is_foreign_to_writers_and_unseen_by_readers() {
         let t = TransferTable::new(100, 2, false).unwrap();
         let mut part = PartitionLog::new(0);
-        let TProbe::Absent { pos } = t.probe(42, |p| p == 0) else {
-            panic!("empty table")
-        };
+        let pos = absent_pos(&t, 42, 0);
         // The fast path's order: claim the entry, write the record later (the slot still
         // reads as zeros, a record of id 0).
         let slot = part.next_slot(&t.log).unwrap();
@@ -617,9 +620,7 @@ mod tests {
     #[test]
     fn orphans_are_found_and_insert_races_are_reported() {
         let t = TransferTable::new(16, 4, false).unwrap();
-        let TProbe::Absent { pos } = t.probe(9, |p| p == 3) else {
-            panic!()
-        };
+        let pos = absent_pos(&t, 9, 3);
         let o = t.take_orphan_slot().unwrap();
         t.insert_orphan(pos, 9, o, 3).unwrap();
         assert_eq!(t.probe(9, |p| p == 3), TProbe::Orphan { pos });
@@ -651,9 +652,7 @@ mod tests {
         let t = TransferTable::new(5, 1, false).unwrap();
         let mut part = PartitionLog::new(0);
         for id in 1..=6u128 {
-            let TProbe::Absent { pos } = t.probe(id, |p| p == 0) else {
-                panic!("{id}")
-            };
+            let pos = absent_pos(&t, id, 0);
             insert_committing_odd_ids(&t, &mut part, pos, id);
         }
         for id in 1..=6u128 {
@@ -734,9 +733,7 @@ mod tests {
             if id > 250_000 {
                 break;
             }
-            let TProbe::Absent { pos } = t.probe(id, |p| p == 0) else {
-                panic!()
-            };
+            let pos = absent_pos(&t, id, 0);
             insert_committing_odd_ids(&t, &mut part, pos, id);
         }
         stop.store(true, Ordering::Relaxed);
