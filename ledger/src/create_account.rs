@@ -30,7 +30,7 @@ pub(crate) fn create_account(
     if let Probe::Live(_) = probe {
         if let Some(e) = ex.account(a.id)? {
             let e = ex.record(e);
-            return Ok((exists(a, &e), e.timestamp));
+            return Ok(exists_result(a, &e, ts));
         }
     }
     if a.flags & af::DEBITS_MUST_NOT_EXCEED_CREDITS != 0
@@ -90,13 +90,22 @@ pub(crate) fn create_account(
             Probe::Live(_) => match ex.account(a.id)? {
                 Some(e) => {
                     let e = ex.record(e);
-                    return Ok((exists(a, &e), e.timestamp));
+                    return Ok(exists_result(a, &e, ts));
                 }
                 None => probe = ex.probe_account(a.id)?,
             },
             // Accounts never orphan ids, and `probe` settles foreign records.
             Probe::Orphan(_) | Probe::Foreign(_) => probe = ex.probe_account(a.id)?,
         }
+    }
+}
+
+/// The result for an event whose id names an existing account `e`: only `exists` echoes the
+/// original's timestamp; `exists_with_different_*` carries the event's own `ts`.
+fn exists_result(a: &Account, e: &Account, ts: u64) -> (S, u64) {
+    match exists(a, e) {
+        S::Exists => (S::Exists, e.timestamp),
+        s => (s, ts),
     }
 }
 

@@ -84,7 +84,10 @@ fn general(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64) -> Result<(S, u64), Abo
     let outcome = check_and_apply(ex, t, ts)?;
     Ok(match outcome {
         Outcome::Fail(s) => (s, ts),
-        Outcome::Exists(s, original) => (s, original),
+        // Only `exists` echoes the original's timestamp; `exists_with_different_*` carries
+        // the event's own, like any other failure.
+        Outcome::Exists(s, original) if s == S::Exists => (s, original),
+        Outcome::Exists(s, _) => (s, ts),
         Outcome::Created(timestamp) => (S::Created, timestamp),
         Outcome::Orphan(s) => {
             debug_assert!(s.orphans_id());
@@ -527,10 +530,15 @@ fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, pos: u32) -> Resul
         }
         amount
     } else {
-        if t.amount != 0 && t.amount != p.amount {
+        // A void's amount 0 means "the pending amount"; any other must equal it.
+        let amount = if t.amount == 0 { p.amount } else { t.amount };
+        if amount > p.amount {
+            return Ok(Fail(S::ExceedsPendingTransferAmount));
+        }
+        if amount < p.amount {
             return Ok(Fail(S::PendingTransferHasDifferentAmount));
         }
-        p.amount
+        amount
     };
     let partition = ex.ledger.partition_of(p.ledger);
     ex.need(partition)?;
@@ -557,11 +565,13 @@ fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, pos: u32) -> Resul
             return Ok(Fail(s));
         }
     }
+    // Voiding is the only movement a closed account allows, even when the pending transfer is
+    // the closing one that closed it: posting that transfer is `*_already_closed` too.
     if post {
-        if ex.get(dr).flags & af::CLOSED != 0 && p.flags & tf::CLOSING_DEBIT == 0 {
+        if ex.get(dr).flags & af::CLOSED != 0 {
             return Ok(Orphan(S::DebitAccountAlreadyClosed));
         }
-        if ex.get(cr).flags & af::CLOSED != 0 && p.flags & tf::CLOSING_CREDIT == 0 {
+        if ex.get(cr).flags & af::CLOSED != 0 {
             return Ok(Orphan(S::CreditAccountAlreadyClosed));
         }
     }

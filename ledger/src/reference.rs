@@ -228,7 +228,9 @@ impl Model {
             } else {
                 A::Exists
             };
-            return (s, e.timestamp);
+            // Only `exists` echoes the original's timestamp; every other status carries the
+            // event's own.
+            return (s, if s == A::Exists { e.timestamp } else { ts });
         }
         if a.flags & af::DEBITS_MUST_NOT_EXCEED_CREDITS != 0
             && a.flags & af::CREDITS_MUST_NOT_EXCEED_DEBITS != 0
@@ -314,7 +316,8 @@ impl Model {
             return (T::IdMustNotBeIntMax, ts);
         }
         if let Some(e) = self.state.transfers.get(&t.id) {
-            return (self.exists(t, e), e.timestamp);
+            let s = self.exists(t, e);
+            return (s, if s == T::Exists { e.timestamp } else { ts });
         }
         if self.orphans.contains(&t.id) {
             return (T::IdAlreadyFailed, ts);
@@ -527,10 +530,14 @@ impl Model {
             }
             a
         } else {
-            if t.amount != 0 && t.amount != p.amount {
+            let a = if t.amount == 0 { p.amount } else { t.amount };
+            if a > p.amount {
+                return T::ExceedsPendingTransferAmount;
+            }
+            if a < p.amount {
                 return T::PendingTransferHasDifferentAmount;
             }
-            p.amount
+            a
         };
         match self.state.pending.get(&p.id) {
             Some(PendingState::Posted) => return T::PendingTransferAlreadyPosted,
@@ -549,10 +556,12 @@ impl Model {
                 return s;
             }
         }
-        if post && dr.flags & af::CLOSED != 0 && p.flags & tf::CLOSING_DEBIT == 0 {
+        // Voiding is the only movement a closed account allows, even when the pending transfer
+        // is the closing one that closed it.
+        if post && dr.flags & af::CLOSED != 0 {
             return T::DebitAccountAlreadyClosed;
         }
-        if post && cr.flags & af::CLOSED != 0 && p.flags & tf::CLOSING_CREDIT == 0 {
+        if post && cr.flags & af::CLOSED != 0 {
             return T::CreditAccountAlreadyClosed;
         }
         let (mut d, mut c) = (dr, cr);

@@ -17,7 +17,16 @@ struct Gen {
     /// Size of the id spaces (tiny, so ids collide).
     accounts: u128,
     transfers: u128,
+    /// Transfer ids are drawn from a window above this, which slides up a little with every
+    /// batch: failures burn ids, and a fixed tiny window would soon hold only burned ones.
+    transfer_base: u128,
     ledgers: u32,
+    /// Ids recently sent with `pending`, so posts and voids often name a real pending transfer
+    /// (closing ones included) rather than a random id.
+    pending: Vec<u128>,
+    /// Transfers recently sent, re-sent verbatim or with one field changed so that `exists`
+    /// and every `exists_with_different_*` come up.
+    sent: Vec<Transfer>,
 }
 
 impl Gen {
@@ -40,7 +49,7 @@ impl Gen {
         if self.chance(0.02) {
             return self.pick(&[0, u128::MAX]);
         }
-        self.rng.random_range(1..=self.transfers)
+        self.transfer_base + self.rng.random_range(1..=self.transfers)
     }
 
     fn ledger(&mut self) -> u32 {
@@ -146,6 +155,7 @@ impl Gen {
     }
 
     fn transfers_batch(&mut self, imported: bool, now: u64) -> Vec<Transfer> {
+        self.transfer_base += self.transfers / 4;
         let n = self.rng.random_range(1..=12);
         (0..n)
             .map(|i| {
@@ -166,6 +176,13 @@ impl Gen {
                 }
                 let post_void =
                     flags & (tf::POST_PENDING_TRANSFER | tf::VOID_PENDING_TRANSFER) != 0;
+                if post_void && self.chance(0.85) {
+                    // Mostly well-formed: a post or a void alone.
+                    flags &= tf::LINKED | tf::IMPORTED | tf::POST_PENDING_TRANSFER;
+                    if flags & tf::POST_PENDING_TRANSFER == 0 {
+                        flags |= tf::VOID_PENDING_TRANSFER;
+                    }
+                }
                 let mut t = Transfer {
                     id: self.transfer_id(),
                     debit_account_id: self.account_id(),
@@ -182,7 +199,12 @@ impl Gen {
                     timestamp: self.timestamp(flags & tf::IMPORTED != 0, now, i),
                 };
                 if post_void {
-                    t.pending_id = self.transfer_id();
+                    let known = !self.pending.is_empty() && self.chance(0.7);
+                    t.pending_id = if known {
+                        self.pending[self.rng.random_range(0..self.pending.len())]
+                    } else {
+                        self.transfer_id()
+                    };
                     // Posts and voids usually inherit accounts, ledger and code.
                     if self.chance(0.7) {
                         t.debit_account_id = 0;
@@ -192,7 +214,7 @@ impl Gen {
                         t.ledger = 0;
                         t.code = 0;
                     }
-                    if self.chance(0.3) {
+                    if self.chance(if known { 0.6 } else { 0.3 }) {
                         t.amount = self.pick(&[0, u128::MAX]);
                     }
                 } else if self.chance(0.03) {
@@ -201,9 +223,41 @@ impl Gen {
                 if (flags & tf::PENDING != 0 && self.chance(0.5)) || self.chance(0.03) {
                     t.timeout = self.pick(&[1, 2, 3, u32::MAX]);
                 }
+                if flags & tf::PENDING != 0 {
+                    if self.pending.len() == 8 {
+                        self.pending.remove(0);
+                    }
+                    self.pending.push(t.id);
+                }
+                if !self.sent.is_empty() && self.chance(0.1) {
+                    t = self.resend();
+                }
+                if self.sent.len() == 16 {
+                    self.sent.remove(0);
+                }
+                self.sent.push(t);
                 t
             })
             .collect()
+    }
+
+    /// A copy of a recently sent transfer, as is or with one field changed.
+    fn resend(&mut self) -> Transfer {
+        let mut t = self.sent[self.rng.random_range(0..self.sent.len())];
+        t.timestamp = 0;
+        match self.rng.random_range(0..12) {
+            0 => t.flags ^= tf::LINKED,
+            1 => t.user_data_128 = t.user_data_128.wrapping_add(1),
+            2 => t.user_data_64 = t.user_data_64.wrapping_add(1),
+            3 => t.user_data_32 = t.user_data_32.wrapping_add(1),
+            4 => t.ledger = t.ledger.wrapping_add(1),
+            5 => t.code = t.code.wrapping_add(1),
+            6 => t.amount = t.amount.wrapping_add(1),
+            7 => t.amount = t.amount.wrapping_sub(1),
+            8 => t.timeout = t.timeout.wrapping_add(1),
+            _ => {}
+        }
+        t
     }
 
     fn account_filter(&mut self) -> AccountFilter {
@@ -271,6 +325,9 @@ fn run_seed(seed: u64, steps: usize, verbose: bool) -> Result<(), String> {
         accounts: [4, 8, 16][(seed % 3) as usize],
         transfers: [12, 24, 64][(seed / 3 % 3) as usize],
         ledgers: [1, 2, 3][(seed / 9 % 3) as usize],
+        transfer_base: 0,
+        pending: Vec::new(),
+        sent: Vec::new(),
     };
     let partitions = 1 + (seed % 4) as usize;
     let config = LedgerConfig {
@@ -453,6 +510,9 @@ fn random_batches_reach_most_statuses() {
             accounts: 8,
             transfers: 24,
             ledgers: 2,
+            transfer_base: 0,
+            pending: Vec::new(),
+            sent: Vec::new(),
         };
         let mut model = Model::new();
         let mut now = 10_000_000_000u64;
@@ -470,7 +530,9 @@ fn random_batches_reach_most_statuses() {
             }
         }
     }
-    // Statuses that need a clock near 2^63, or are retired, are tested in result_codes.rs.
+    // Statuses that need a clock near 2^63, or are retired, are tested in result_codes.rs, and
+    // so are the two or so that need a rare alignment (an imported timestamp that falls between
+    // its two accounts' creation).
     let unreachable = [18, 53];
     let missing: Vec<&str> = ledger::CreateTransferStatus::ALL
         .iter()
@@ -478,7 +540,7 @@ fn random_batches_reach_most_statuses() {
         .map(|s| s.name())
         .collect();
     assert!(
-        missing.len() <= 8,
+        missing.len() <= 2,
         "the generator never produced: {missing:?}"
     );
     let _ = (ff::DEBITS, qf::REVERSED);
