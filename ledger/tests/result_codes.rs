@@ -1691,3 +1691,293 @@ fn a_ledger_filled_to_capacity_keeps_everything_and_refuses_more() {
     }
     assert_eq!(sides, 2 * CAPACITY);
 }
+
+/// Runs `batches` in turn on a fresh ledger (the fixture accounts first) and on the model,
+/// `step` ns apart; returns every batch's results, asserting ledger and model agree.
+fn run_seq(batches: &[Vec<Transfer>], step: u64) -> Vec<Vec<CreateResult>> {
+    let ledger = Ledger::new(LedgerConfig {
+        partitions: 3,
+        max_accounts: 64,
+        max_transfers: 256,
+        prefault: false,
+    })
+    .expect("ledger");
+    let mut model = Model::new();
+    let mut held = ledger.lock_all();
+    let mut r = Vec::new();
+    ledger
+        .create_accounts(&mut held, &fixture(), NOW, &mut r)
+        .expect("accounts");
+    model.create_accounts(&fixture(), NOW);
+    let mut out = Vec::new();
+    for (i, b) in batches.iter().enumerate() {
+        let at = NOW + step * (i as u64 + 1);
+        r.clear();
+        ledger
+            .create_transfers(&mut held, b, at, &mut r)
+            .expect("batch");
+        assert_eq!(
+            r,
+            model.create_transfers(b, at),
+            "ledger and model agree on {b:?}"
+        );
+        out.push(r.clone());
+    }
+    drop(held);
+    ledger.verify().expect("invariants");
+    out
+}
+
+#[test]
+fn only_exists_echoes_the_original_timestamp() {
+    // Accounts: after account 1 exists, a batch [2, 1 with another code] answers `created` for
+    // 2 and `exists_with_different_code` for 1 with the event's own timestamp, one above 2's.
+    let ledger = Ledger::new(LedgerConfig::default()).expect("ledger");
+    let mut model = Model::new();
+    let mut held = ledger.lock_all();
+    let mut r = Vec::new();
+    let one = Account {
+        code: 10,
+        ..acct(1, 700, 0)
+    };
+    ledger
+        .create_accounts(&mut held, &[one], NOW, &mut r)
+        .expect("account 1");
+    model.create_accounts(&[one], NOW);
+    let created_1 = r[0].timestamp;
+    let batch = [
+        Account {
+            code: 10,
+            ..acct(2, 700, 0)
+        },
+        Account { code: 11, ..one },
+        one,
+    ];
+    r.clear();
+    ledger
+        .create_accounts(&mut held, &batch, NOW + 1_000, &mut r)
+        .expect("batch");
+    assert_eq!(
+        r,
+        model.create_accounts(&batch, NOW + 1_000),
+        "model agrees"
+    );
+    let status = |x: &CreateResult| A::from_u32(x.status).expect("known");
+    assert_eq!(status(&r[0]), A::Created);
+    assert_eq!(status(&r[1]), A::ExistsWithDifferentCode);
+    assert_eq!(
+        r[1].timestamp,
+        r[0].timestamp + 1,
+        "the event's own timestamp"
+    );
+    assert_eq!((status(&r[2]), r[2].timestamp), (A::Exists, created_1));
+    drop(held);
+
+    // Transfers: exists_with_different_amount (and any other difference) carries the event's
+    // timestamp too; exists echoes the original.
+    let t = tr(90, 1, 2, 10);
+    let p = Transfer {
+        flags: tf::PENDING,
+        ..tr(91, 1, 2, 10)
+    };
+    let post = Transfer {
+        id: 92,
+        pending_id: 91,
+        flags: tf::POST_PENDING_TRANSFER,
+        amount: 4,
+        ..Transfer::default()
+    };
+    let resent = vec![
+        tr(93, 1, 2, 1),
+        Transfer { amount: 11, ..t },
+        Transfer { code: 2, ..t },
+        t,
+        Transfer { amount: 5, ..post },
+        post,
+    ];
+    let results = run_seq(&[vec![t, p, post], resent], 1_000);
+    let (first, second) = (&results[0], &results[1]);
+    let statuses: Vec<T> = second.iter().map(status_t).collect();
+    assert_eq!(
+        statuses,
+        [
+            T::Created,
+            T::ExistsWithDifferentAmount,
+            T::ExistsWithDifferentCode,
+            T::Exists,
+            T::ExistsWithDifferentAmount,
+            T::Exists
+        ]
+    );
+    let base = second[0].timestamp;
+    assert_eq!(second[1].timestamp, base + 1);
+    assert_eq!(second[2].timestamp, base + 2);
+    assert_eq!(second[3].timestamp, first[0].timestamp);
+    assert_eq!(second[4].timestamp, base + 4);
+    assert_eq!(second[5].timestamp, first[2].timestamp);
+}
+
+#[test]
+fn a_closing_transfer_cannot_be_posted_into_the_account_it_closed() {
+    let closing_dr = Transfer {
+        flags: tf::PENDING | tf::CLOSING_DEBIT,
+        ..tr(50, 1, 2, 10)
+    };
+    let closing_cr = Transfer {
+        flags: tf::PENDING | tf::CLOSING_CREDIT,
+        ..tr(50, 1, 2, 10)
+    };
+    let post = Transfer {
+        id: 60,
+        pending_id: 50,
+        flags: tf::POST_PENDING_TRANSFER,
+        amount: u128::MAX,
+        ..Transfer::default()
+    };
+    let void = Transfer {
+        flags: tf::VOID_PENDING_TRANSFER,
+        amount: 0,
+        ..post
+    };
+    assert_eq!(one(&[vec![closing_dr]], post), T::DebitAccountAlreadyClosed);
+    assert_eq!(
+        one(&[vec![closing_cr]], post),
+        T::CreditAccountAlreadyClosed
+    );
+    // A post of amount 0 moves nothing, and is refused all the same.
+    assert_eq!(
+        one(&[vec![closing_dr]], Transfer { amount: 0, ..post }),
+        T::DebitAccountAlreadyClosed
+    );
+    // The failure is state-dependent: the post's id is burned.
+    assert_eq!(
+        one(&[vec![closing_dr], vec![post]], Transfer { id: 60, ..void }),
+        T::IdAlreadyFailed
+    );
+    // Voiding is allowed and reopens the account: a post of the same pending transfer then
+    // finds it voided, and a plain transfer from the account is created.
+    let results = run_seq(
+        &[
+            vec![closing_dr],
+            vec![void],
+            vec![Transfer { id: 61, ..post }, tr(70, 1, 2, 3)],
+        ],
+        1_000,
+    );
+    assert_eq!(status_t(&results[1][0]), T::Created);
+    assert_eq!(status_t(&results[2][0]), T::PendingTransferAlreadyVoided);
+    assert_eq!(status_t(&results[2][1]), T::Created);
+
+    // Precedence: the pending-transfer and amount checks come before the closed checks.
+    assert_eq!(
+        one(&[vec![closing_dr]], Transfer { amount: 11, ..post }),
+        T::ExceedsPendingTransferAmount
+    );
+    assert_eq!(
+        one(&[vec![closing_dr]], Transfer { code: 9, ..post }),
+        T::PendingTransferHasDifferentCode
+    );
+    let timed = Transfer {
+        timeout: 1,
+        ..closing_dr
+    };
+    let results = run_transfers_after(&[vec![timed]], &[post], NOW, 2_000_000_000);
+    assert_eq!(
+        status_t(&results[0]),
+        T::PendingTransferExpired,
+        "expired beats closed"
+    );
+}
+
+#[test]
+fn a_void_amount_is_the_pending_amount_or_exceeds_or_differs() {
+    let p = Transfer {
+        flags: tf::PENDING,
+        ..tr(50, 1, 2, 100)
+    };
+    let void = Transfer {
+        id: 60,
+        pending_id: 50,
+        flags: tf::VOID_PENDING_TRANSFER,
+        amount: 0,
+        ..Transfer::default()
+    };
+    let s = [vec![p]];
+    assert_eq!(one(&s, void), T::Created, "0 means the pending amount");
+    assert_eq!(
+        one(
+            &s,
+            Transfer {
+                amount: 100,
+                ..void
+            }
+        ),
+        T::Created
+    );
+    for above in [101, 1 << 100, u128::MAX] {
+        assert_eq!(
+            one(
+                &s,
+                Transfer {
+                    amount: above,
+                    ..void
+                }
+            ),
+            T::ExceedsPendingTransferAmount,
+            "void of {above}"
+        );
+    }
+    for below in [1, 99] {
+        assert_eq!(
+            one(
+                &s,
+                Transfer {
+                    amount: below,
+                    ..void
+                }
+            ),
+            T::PendingTransferHasDifferentAmount,
+            "void of {below}"
+        );
+    }
+    // Precedence: the field checks come first; the amount check comes before the pending
+    // transfer's state.
+    assert_eq!(
+        one(
+            &s,
+            Transfer {
+                code: 2,
+                amount: u128::MAX,
+                ..void
+            }
+        ),
+        T::PendingTransferHasDifferentCode
+    );
+    let voided = [vec![p], vec![void]];
+    assert_eq!(
+        one(
+            &voided,
+            Transfer {
+                id: 61,
+                amount: u128::MAX,
+                ..void
+            }
+        ),
+        T::ExceedsPendingTransferAmount
+    );
+    assert_eq!(
+        one(
+            &voided,
+            Transfer {
+                id: 61,
+                amount: 1,
+                ..void
+            }
+        ),
+        T::PendingTransferHasDifferentAmount
+    );
+    assert_eq!(
+        one(&voided, Transfer { id: 61, ..void }),
+        T::PendingTransferAlreadyVoided
+    );
+}
