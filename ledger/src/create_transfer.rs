@@ -391,7 +391,7 @@ fn imported_checks(ex: &mut Exec<'_, '_>, t: &Transfer, dr: &Account, cr: &Accou
 /// index for it: user data, expiry, the balance rows of the accounts that keep a history
 /// (their balances after the transfer, already applied).
 #[inline(always)]
-fn index_created(
+pub(crate) fn index_created(
     ex: &mut Exec<'_, '_>,
     user_data: bool,
     timestamp: u64,
@@ -472,7 +472,7 @@ fn history_rows(ex: &mut Exec<'_, '_>, timestamp: u64, dr: Acct, cr: Acct) -> u8
     rows
 }
 
-fn has_user_data(t: &Transfer) -> bool {
+pub(crate) fn has_user_data(t: &Transfer) -> bool {
     t.user_data_128 != 0 || t.user_data_64 != 0 || t.user_data_32 != 0
 }
 
@@ -635,7 +635,13 @@ fn post_or_void(ex: &mut Exec<'_, '_>, t: &Transfer, ts: u64, pos: u32) -> Resul
 
 /// Releases a pending transfer's amounts from its accounts and posts `posted` (a post), or
 /// reopens the accounts it closed (a void or an expiry).
-fn release_pending(ex: &mut Exec<'_, '_>, p: &Transfer, dr: Acct, cr: Acct, posted: Option<u128>) {
+pub(crate) fn release_pending(
+    ex: &mut Exec<'_, '_>,
+    p: &Transfer,
+    dr: Acct,
+    cr: Acct,
+    posted: Option<u128>,
+) {
     {
         let d = ex.get_mut(dr);
         d.debits_pending = checked_sub(d.debits_pending, p.amount);
@@ -776,6 +782,7 @@ pub(crate) fn expire_due(ex: &mut Exec<'_, '_>, partition: usize, now: u64) -> u
         };
         release_pending(ex, &p, dr, cr, None);
         ex.set_pending_state(partition, slot, PendingState::Expired);
+        ex.note_expired(partition, p.id);
         expired += 1;
     }
     expired

@@ -19,6 +19,7 @@
 //! to settle; the higher one aborts its whole attempt, waits, and runs again. Waits therefore
 //! only go from lower to higher tags: no cycle, no deadlock.
 
+use crate::effects::PartWriter;
 use crate::flags;
 use crate::ledger::{Held, Ledger};
 use crate::partition::{Entry, HistoryRow, Partition, PendingState};
@@ -145,6 +146,10 @@ pub(crate) struct Exec<'h, 'a> {
     inserted_accounts: Vec<u32>,
     inserted_transfers: Vec<u32>,
     inserted_orphans: Vec<u32>,
+    /// The ids burned by this attempt, and the pending transfers it expired (partition, id):
+    /// effects for the write-ahead log.
+    burned: Vec<u128>,
+    expired: Vec<(usize, u128)>,
     /// Each held partition's log length when the attempt started (an abort truncates to it).
     log_start: Vec<usize>,
     pub created_accounts: Vec<CreatedAccount>,
@@ -190,6 +195,8 @@ impl<'h, 'a> Exec<'h, 'a> {
             inserted_accounts: b.inserted_accounts,
             inserted_transfers: b.inserted_transfers,
             inserted_orphans: b.inserted_orphans,
+            burned: b.burned,
+            expired: b.expired,
             log_start,
             created_accounts: b.created_accounts,
             created_transfers: b.created_transfers,
@@ -209,6 +216,8 @@ impl<'h, 'a> Exec<'h, 'a> {
             inserted_accounts: std::mem::take(&mut self.inserted_accounts),
             inserted_transfers: std::mem::take(&mut self.inserted_transfers),
             inserted_orphans: std::mem::take(&mut self.inserted_orphans),
+            burned: std::mem::take(&mut self.burned),
+            expired: std::mem::take(&mut self.expired),
             log_start: std::mem::take(&mut self.log_start),
             created_accounts: std::mem::take(&mut self.created_accounts),
             created_transfers: std::mem::take(&mut self.created_transfers),
@@ -621,7 +630,13 @@ impl<'h, 'a> Exec<'h, 'a> {
             return false;
         }
         self.inserted_orphans.push(pos);
+        self.burned.push(id);
         true
+    }
+
+    /// Notes that the pending transfer `id` of `partition` expired in this attempt.
+    pub fn note_expired(&mut self, partition: usize, id: u128) {
+        self.expired.push((partition, id));
     }
 
     pub fn set_last_account_timestamp(&mut self, ts: u64) {
@@ -732,6 +747,9 @@ impl<'h, 'a> Exec<'h, 'a> {
             self.all_written(),
             "every record is written before it is published"
         );
+        if self.held.effects.is_some() {
+            self.capture_effects();
+        }
         let ledger = self.ledger;
         let held: &[usize] = &self.held.indexes;
         ledger.open_commit(held);
@@ -805,6 +823,41 @@ impl<'h, 'a> Exec<'h, 'a> {
     }
 }
 
+impl Exec<'_, '_> {
+    /// Appends this attempt's effects to the held buffer: one part per held partition it
+    /// changed, numbered with the partition's next effects seq (stored before the commit makes
+    /// them visible, see [`Ledger::effect_seqs`]).
+    fn capture_effects(&mut self) {
+        let ledger = self.ledger;
+        let Some(mut out) = self.held.effects.take() else {
+            return;
+        };
+        for (i, g) in self.held.guards.iter().enumerate() {
+            let p = g.index;
+            let seq = ledger.effect_seq[p].0.load(Ordering::Relaxed) + 1;
+            let mut w = PartWriter::begin(&mut out, seq, p);
+            for c in self.created_accounts.iter().filter(|c| c.partition == p) {
+                w.account(&ledger.accounts.read::<Account>(c.entry.slot).0);
+            }
+            for pos in self.log_start[i]..g.log.len() {
+                w.transfer(&ledger.transfers.log.read(g.log.slot(pos)));
+            }
+            if i == 0 {
+                for &id in &self.burned {
+                    w.burned(id);
+                }
+            }
+            for &(_, id) in self.expired.iter().filter(|(q, _)| *q == p) {
+                w.expired(id);
+            }
+            if w.finish() {
+                ledger.effect_seq[p].0.store(seq, Ordering::Release);
+            }
+        }
+        self.held.effects = Some(out);
+    }
+}
+
 /// How far ahead commit prefetches the lines it is about to write.
 const COMMIT_PREFETCH: usize = 16;
 
@@ -852,6 +905,8 @@ pub(crate) struct Buffers {
     inserted_accounts: Vec<u32>,
     inserted_transfers: Vec<u32>,
     inserted_orphans: Vec<u32>,
+    burned: Vec<u128>,
+    expired: Vec<(usize, u128)>,
     log_start: Vec<usize>,
     created_accounts: Vec<CreatedAccount>,
     created_transfers: Vec<CreatedTransfer>,
@@ -866,6 +921,8 @@ impl Buffers {
         self.inserted_accounts.clear();
         self.inserted_transfers.clear();
         self.inserted_orphans.clear();
+        self.burned.clear();
+        self.expired.clear();
         self.log_start.clear();
         self.created_accounts.clear();
         self.created_transfers.clear();

@@ -102,6 +102,9 @@ pub struct Ledger {
     /// Per partition: odd while a batch's effects are being made visible (a sequence lock
     /// readers check around multi-record reads).
     pub(crate) commit_seq: Box<[Padded<AtomicU64>]>,
+    /// Per partition: the `seq` of its newest effects part (see `effects`), written by the
+    /// holder that made the part, before the commit that makes its effects visible.
+    pub(crate) effect_seq: Box<[Padded<AtomicU64>]>,
     /// Per partition: the lowest partition held by the batch now holding it. Decides who waits
     /// when two batches meet each other's uncommitted ids (see `exec`).
     pub(crate) holder_tag: Box<[AtomicUsize]>,
@@ -113,6 +116,8 @@ pub struct Held<'a> {
     pub(crate) ledger: &'a Ledger,
     pub(crate) indexes: Vec<usize>,
     pub(crate) guards: Vec<MutexGuard<'a, Partition>>,
+    /// Where commits append their effects (see `effects`), when the caller asked for them.
+    pub(crate) effects: Option<Vec<u8>>,
 }
 
 impl Held<'_> {
@@ -142,6 +147,18 @@ impl Held<'_> {
     /// The lowest held partition: identifies this holder while it holds.
     pub(crate) fn tag(&self) -> usize {
         self.indexes[0]
+    }
+
+    /// From now on every commit made under this hold appends its effects (one part per
+    /// partition it changed, see [`crate::effects`]) to `buf`; [`Held::take_effects`] gives the
+    /// buffer back.
+    pub fn record_effects(&mut self, buf: Vec<u8>) {
+        self.effects = Some(buf);
+    }
+
+    /// The buffer given to [`Held::record_effects`], with the effects appended since.
+    pub fn take_effects(&mut self) -> Option<Vec<u8>> {
+        self.effects.take()
     }
 
     /// The earliest pending-transfer expiry among the held partitions (ns).
@@ -175,6 +192,7 @@ impl Ledger {
             last_account_timestamp: AtomicU64::new(0),
             last_transfer_timestamp: AtomicU64::new(0),
             commit_seq: (0..p).map(|_| Padded(AtomicU64::new(0))).collect(),
+            effect_seq: (0..p).map(|_| Padded(AtomicU64::new(0))).collect(),
             holder_tag: (0..p).map(|_| AtomicUsize::new(usize::MAX)).collect(),
             partitions: (0..p).map(|i| Mutex::new(Partition::new(i))).collect(),
             config,
@@ -218,6 +236,7 @@ impl Ledger {
             ledger: self,
             indexes,
             guards,
+            effects: None,
         }
     }
 
@@ -243,6 +262,14 @@ impl Ledger {
                 Err(seen) => last = seen,
             }
         }
+    }
+
+    /// Each partition's newest effects `seq` (0: none yet), into `out`. A reader that saw a
+    /// batch's effects and loads these afterwards gets at least that batch's seq: the holder
+    /// stores it before the commit that makes the effects visible.
+    pub fn effect_seqs(&self, out: &mut Vec<u64>) {
+        out.clear();
+        out.extend(self.effect_seq.iter().map(|s| s.0.load(Ordering::Acquire)));
     }
 
     /// Opens the commit window of the held partitions (readers retry meanwhile).

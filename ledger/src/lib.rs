@@ -35,12 +35,14 @@ pub mod ab;
 mod batch;
 mod create_account;
 mod create_transfer;
+pub mod effects;
 mod exec;
 pub mod flags;
 mod ledger;
 pub mod partition;
 mod reads;
 pub mod reference;
+mod replay;
 pub mod status;
 pub(crate) mod table;
 pub mod types;
@@ -49,6 +51,7 @@ mod verify;
 pub use batch::BatchInfo;
 pub use ledger::{BatchError, Held, Ledger, LedgerConfig, BATCH_MAX, MAX_PARTITIONS};
 pub use partition::PendingState;
+pub use replay::ReplayError;
 pub use status::{CreateAccountStatus, CreateTransferStatus};
 pub use types::{
     Account, AccountBalance, AccountFilter, CreateResult, LayoutError, QueryFilter, Record,

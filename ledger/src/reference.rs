@@ -1,7 +1,7 @@
 //! A small, obviously-correct model of the ledger's semantics: plain ordered maps, one thread,
 //! a chain rolled back by restoring a copy of the whole state. Slow, and meant to be: it is the
 //! oracle the real [`Ledger`](crate::Ledger) is compared against (randomized tests, fuzzing).
-//! Each check is a direct transcription of LEDGER_SPEC.md, in its order.
+//! Each check is a direct transcription of docs/LEDGER.md (TigerBeetle 0.17's rules), in its order.
 
 use crate::exec::TIMESTAMP_MAX;
 use crate::flags::{account as af, account_filter as ff, query_filter as qf, transfer as tf};

@@ -35,6 +35,20 @@ impl Ledger {
         v
     }
 
+    /// The state of every pending transfer (by id), and every burned id: what a replay of the
+    /// write-ahead log must reproduce beside the records.
+    pub fn pending_states_and_orphans(&self) -> (BTreeMap<u128, PendingState>, Vec<u128>) {
+        let held = self.lock_all();
+        let mut states = BTreeMap::new();
+        for g in &held.guards {
+            for (&slot, &state) in g.pending.iter() {
+                states.insert(self.transfers.read(slot).id, state);
+            }
+        }
+        drop(held);
+        (states, self.transfers.committed_orphan_ids())
+    }
+
     /// Checks the ledger's invariants: per ledger Σdebits = Σcredits (pending and posted); no
     /// balance limit broken; pending balances equal the sum of pending transfers; timestamps
     /// unique; every committed transfer in its partition's log exactly once, logs and indexes

@@ -1,5 +1,5 @@
-//! Every result code of LEDGER_SPEC.md produced by a scenario, and precedence rules where two
-//! failures compete (the earlier check in the spec's order must win). Each scenario runs on the
+//! Every result code of docs/LEDGER.md produced by a scenario, and precedence rules where two
+//! failures compete (the earlier check in docs/LEDGER.md's order must win). Each scenario runs on the
 //! real ledger (3 partitions) and on the reference model; both must give the expected status.
 
 use ledger::flags::{account as af, transfer as tf};

@@ -422,6 +422,18 @@ impl TransferTable {
             .collect()
     }
 
+    /// The ids of committed orphan entries, sorted (for tests and tools).
+    pub fn committed_orphan_ids(&self) -> Vec<u128> {
+        let mut ids: Vec<u128> = (0..self.entries() as u32)
+            .filter_map(|pos| {
+                let e = self.entry(pos).load(Acquire);
+                (state(e) == ORPHAN && e & UNCOMMITTED == 0).then(|| self.orphan_id(payload(e)))
+            })
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// (live, orphan, tombstone) entry counts, for `verify` and tests.
     pub fn census(&self) -> (usize, usize, usize) {
         let (mut live, mut orphan, mut tomb) = (0, 0, 0);

@@ -1,0 +1,306 @@
+//! Replaying logged effects (see [`crate::effects`]) into a ledger at start-up: the accounts
+//! and transfers a batch created, the ids it burned and the pending transfers that expired,
+//! applied without the checks that decided them. Each part runs as an attempt of its own and
+//! commits like a batch, so the tables, lists, indexes, history rows and expiry heaps come out
+//! as the original execution left them.
+//!
+//! Replay trusts the log's facts but not blindly: a record that cannot apply (an id already
+//! present, a missing account or pending transfer, a pending transfer not pending, an
+//! overflow) is a [`ReplayError`], never a panic or a silently different ledger.
+
+use crate::create_transfer::{has_user_data, index_created, release_pending};
+use crate::effects::Part;
+use crate::exec::{Abort, Exec};
+use crate::flags::{account as af, transfer as tf};
+use crate::ledger::{Held, Ledger};
+use crate::partition::PendingState;
+use crate::table::transfers::TProbe;
+use crate::table::Probe;
+use crate::types::{Account, Transfer};
+use std::sync::atomic::Ordering;
+
+/// A logged effect that does not fit the ledger it is replayed into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayError(pub String);
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+fn err<T>(part: &Part<'_>, what: String) -> Result<T, ReplayError> {
+    Err(ReplayError(format!(
+        "partition {} effects seq {}: {what}",
+        part.partition, part.seq
+    )))
+}
+
+fn no_abort<T>(r: Result<T, Abort>) -> T {
+    match r {
+        Ok(x) => x,
+        // Replay holds every partition and is the only writer.
+        Err(a) => panic!("invariant: replay holds every partition, yet {a:?}"),
+    }
+}
+
+impl Ledger {
+    /// Applies one logged part. `held` must hold every partition (`lock_all`) and the parts of
+    /// each partition must come in `seq` order, each exactly once.
+    pub fn replay(&self, held: &mut Held<'_>, part: &Part<'_>) -> Result<(), ReplayError> {
+        assert_eq!(
+            held.partitions().len(),
+            self.partition_count(),
+            "replay holds every partition"
+        );
+        if part.partition >= self.partition_count() {
+            return err(
+                part,
+                format!(
+                    "partition out of range (the ledger has {})",
+                    self.partition_count()
+                ),
+            );
+        }
+        let have = self.effect_seq[part.partition].0.load(Ordering::Relaxed);
+        if part.seq != have + 1 {
+            return err(
+                part,
+                format!("out of order: the partition is at seq {have}"),
+            );
+        }
+        let (accounts, transfers, burned, _) = part.counts();
+        if !Ledger::reserve(&self.accounts_used, accounts, self.config.max_accounts) {
+            return err(part, "more accounts than max_accounts".into());
+        }
+        if !Ledger::reserve(
+            &self.transfers_used,
+            transfers + burned,
+            self.config.max_transfers,
+        ) {
+            return err(part, "more transfers than max_transfers".into());
+        }
+        let mut ex = Exec::new(held);
+        let outcome = apply(&mut ex, part);
+        match outcome {
+            Ok(()) => {
+                ex.commit();
+                self.effect_seq[part.partition]
+                    .0
+                    .store(part.seq, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                ex.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// After replay: timestamps continue above every recovered one.
+    pub fn resume_clock_after(&self, timestamp: u64) {
+        self.clock.0.fetch_max(timestamp, Ordering::AcqRel);
+    }
+}
+
+fn apply(ex: &mut Exec<'_, '_>, part: &Part<'_>) -> Result<(), ReplayError> {
+    let p = part.partition;
+    for a in part.accounts() {
+        apply_account(ex, part, &a)?;
+    }
+    for t in part.transfers() {
+        if ex.ledger.partition_of(t.ledger) != p {
+            return err(part, format!("transfer {} is of another partition", t.id));
+        }
+        let pos = match no_abort(ex.probe_transfer(t.id)) {
+            TProbe::Absent { pos } => pos,
+            _ => return err(part, format!("transfer {} already exists", t.id)),
+        };
+        if t.flags & (tf::POST_PENDING_TRANSFER | tf::VOID_PENDING_TRANSFER) != 0 {
+            apply_post_or_void(ex, part, &t, pos)?;
+        } else {
+            apply_transfer(ex, part, &t, pos)?;
+        }
+        if t.timestamp > ex.last_transfer_timestamp {
+            ex.set_last_transfer_timestamp(t.timestamp);
+        }
+    }
+    for id in part.burned() {
+        match no_abort(ex.probe_transfer(id)) {
+            TProbe::Absent { pos } if ex.insert_orphan(pos, id) => {}
+            _ => return err(part, format!("burned id {id} is taken")),
+        }
+    }
+    for id in part.expired() {
+        let TProbe::Live { slot, .. } = no_abort(ex.probe_transfer(id)) else {
+            return err(part, format!("expired pending transfer {id} not found"));
+        };
+        if ex.pending_state(p, slot) != Some(PendingState::Pending) {
+            return err(part, format!("expired transfer {id} is not pending"));
+        }
+        let pending = ex.transfer_at(slot);
+        let (dr, cr) = accounts_of(ex, part, &pending)?;
+        release_pending(ex, &pending, dr, cr, None);
+        ex.set_pending_state(p, slot, PendingState::Expired);
+    }
+    Ok(())
+}
+
+fn apply_account(ex: &mut Exec<'_, '_>, part: &Part<'_>, a: &Account) -> Result<(), ReplayError> {
+    if ex.ledger.partition_of(a.ledger) != part.partition {
+        return err(part, format!("account {} is of another partition", a.id));
+    }
+    let balances = [
+        a.debits_pending,
+        a.debits_posted,
+        a.credits_pending,
+        a.credits_posted,
+    ];
+    if a.id == 0 || a.id == u128::MAX || balances.iter().any(|&b| b != 0) || a.timestamp == 0 {
+        return err(part, format!("account {} is not a created account", a.id));
+    }
+    let Probe::Absent(at) = no_abort(ex.probe_account(a.id)) else {
+        return err(part, format!("account {} already exists", a.id));
+    };
+    if !ex.insert_account(at, a, part.partition) {
+        return err(part, format!("account {} could not be inserted", a.id));
+    }
+    ex.created_accounts.push(crate::exec::CreatedAccount {
+        partition: part.partition,
+        entry: crate::partition::Entry {
+            timestamp: a.timestamp,
+            slot: at,
+        },
+        user_data: (a.user_data_128, a.user_data_64, a.user_data_32),
+    });
+    if a.timestamp > ex.last_account_timestamp {
+        ex.set_last_account_timestamp(a.timestamp);
+    }
+    Ok(())
+}
+
+/// The working-set handles of a transfer's two accounts, which must exist.
+fn accounts_of(
+    ex: &mut Exec<'_, '_>,
+    part: &Part<'_>,
+    t: &Transfer,
+) -> Result<(crate::exec::Acct, crate::exec::Acct), ReplayError> {
+    let dr = no_abort(ex.account(t.debit_account_id));
+    let cr = no_abort(ex.account(t.credit_account_id));
+    match (dr, cr) {
+        (Some(dr), Some(cr)) => Ok((dr, cr)),
+        _ => err(part, format!("transfer {}: an account is missing", t.id)),
+    }
+}
+
+fn apply_transfer(
+    ex: &mut Exec<'_, '_>,
+    part: &Part<'_>,
+    t: &Transfer,
+    pos: u32,
+) -> Result<(), ReplayError> {
+    let (dr, cr) = accounts_of(ex, part, t)?;
+    let pending = t.flags & tf::PENDING != 0;
+    let amount = t.amount;
+    let (d, c) = (*ex.get(dr), *ex.get(cr));
+    let add = |x: u128| x.checked_add(amount);
+    let (d_pending, d_posted, c_pending, c_posted) = if pending {
+        (
+            add(d.debits_pending),
+            Some(d.debits_posted),
+            add(c.credits_pending),
+            Some(c.credits_posted),
+        )
+    } else {
+        (
+            Some(d.debits_pending),
+            add(d.debits_posted),
+            Some(c.credits_pending),
+            add(c.credits_posted),
+        )
+    };
+    let (Some(d_pending), Some(d_posted), Some(c_pending), Some(c_posted)) =
+        (d_pending, d_posted, c_pending, c_posted)
+    else {
+        return err(part, format!("transfer {} overflows a balance", t.id));
+    };
+    let Some(slot) = ex.insert_transfer(pos, t, part.partition) else {
+        return err(part, format!("transfer {} could not be inserted", t.id));
+    };
+    if pending {
+        ex.set_pending_state(part.partition, slot, PendingState::Pending);
+    }
+    {
+        let d = ex.get_mut(dr);
+        d.debits_pending = d_pending;
+        d.debits_posted = d_posted;
+        if t.flags & tf::CLOSING_DEBIT != 0 {
+            d.flags |= af::CLOSED;
+        }
+    }
+    {
+        let c = ex.get_mut(cr);
+        c.credits_pending = c_pending;
+        c.credits_posted = c_posted;
+        if t.flags & tf::CLOSING_CREDIT != 0 {
+            c.flags |= af::CLOSED;
+        }
+    }
+    let expires = pending && t.timeout > 0;
+    index_created(
+        ex,
+        has_user_data(t),
+        t.timestamp,
+        part.partition,
+        slot,
+        (dr, cr),
+        expires,
+    );
+    Ok(())
+}
+
+fn apply_post_or_void(
+    ex: &mut Exec<'_, '_>,
+    part: &Part<'_>,
+    t: &Transfer,
+    pos: u32,
+) -> Result<(), ReplayError> {
+    let post = t.flags & tf::POST_PENDING_TRANSFER != 0;
+    let TProbe::Live { slot: p_slot, .. } = no_abort(ex.probe_transfer(t.pending_id)) else {
+        return err(part, format!("transfer {}: pending transfer missing", t.id));
+    };
+    let p = ex.transfer_at(p_slot);
+    let state = ex.pending_state(part.partition, p_slot);
+    if p.flags & tf::PENDING == 0 || state != Some(PendingState::Pending) {
+        return err(part, format!("transfer {}: {} is not pending", t.id, p.id));
+    }
+    if (post && t.amount > p.amount) || (!post && t.amount != p.amount) {
+        return err(part, format!("transfer {}: amount does not fit", t.id));
+    }
+    let (dr, cr) = accounts_of(ex, part, &p)?;
+    let Some(slot) = ex.insert_transfer(pos, t, part.partition) else {
+        return err(part, format!("transfer {} could not be inserted", t.id));
+    };
+    ex.set_pending_state(
+        part.partition,
+        p_slot,
+        if post {
+            PendingState::Posted
+        } else {
+            PendingState::Voided
+        },
+    );
+    release_pending(ex, &p, dr, cr, post.then_some(t.amount));
+    index_created(
+        ex,
+        has_user_data(t),
+        t.timestamp,
+        part.partition,
+        slot,
+        (dr, cr),
+        false,
+    );
+    Ok(())
+}
