@@ -1,7 +1,7 @@
 //! A switch for paired A/B measurements of a performance change within one run.
 //!
-//! The development host's speed swings by 2x within minutes (other tenants), so two builds
-//! run one after the other compare that noise more than their code. To compare two versions
+//! A shared host's speed can swing by 2x within minutes (other tenants), so two builds run
+//! one after the other compare that noise more than their code. To compare two versions
 //! of a piece of code, put both behind [`variant`] for the experiment:
 //!
 //! ```text
@@ -12,8 +12,8 @@
 //! the switch every batch and prints each variant's median and fastest-tenth batch rate, so
 //! both versions meet the same spells of noise, batch by batch. Without the `ab` feature
 //! [`variant`] is the constant `false` and the switch compiles away. The committed code never
-//! calls it: an experiment's `if` is removed once it has been decided, and its figures are
-//! written in docs/BENCHMARKS.md.
+//! calls it: an experiment's `if` is removed once it has been decided. docs/BENCHMARKS.md
+//! ("Method") says how to read the figures.
 
 #[cfg(feature = "ab")]
 static VARIANT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

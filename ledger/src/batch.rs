@@ -11,8 +11,9 @@ use crate::status::CreateTransferStatus;
 use crate::types::{Account, CreateResult, Transfer};
 use std::sync::atomic::AtomicUsize;
 
-/// How many events ahead create_transfers prefetches what an event touches. A miss takes
-/// several hundred ns on the development VM; an event well under a hundred.
+/// How many events ahead create_transfers prefetches what an event touches. A miss to DRAM
+/// took 362-460 ns on the shared benchmark host (docs/BENCHMARKS.md); an event takes well
+/// under a hundred.
 const PREFETCH_AHEAD: usize = 16;
 
 /// Hashes kept for the events between the one running and the one being prefetched.

@@ -1,6 +1,6 @@
 //! How fast the host runs for this benchmark, measured between batches.
 //!
-//! The development host is a VM whose figures swing by 2x within minutes. Three probes, run
+//! On a shared VM host this benchmark's figures can swing by 2x within minutes. Three probes, run
 //! after every batch (outside the timed region, about 0.2 ms together), say which part of the
 //! machine the swings come from:
 //! - `cpu`: fixed register-only work (eight multiply-xorshift chains), no memory traffic. It

@@ -98,7 +98,7 @@ fn main() {
     let mut applied = 0u64;
     let mut busy = Duration::ZERO;
     let mut worst = Duration::ZERO;
-    // Each full batch's time: its median is what this host's bursts of noise (other
+    // Each full batch's time: its median is what a shared host's bursts of noise (other
     // tenants) disturb least, so A/B comparisons read it beside the total.
     let mut full_batches: Vec<Duration> =
         Vec::with_capacity(transfers.div_ceil(BATCH_MAX as u64) as usize);

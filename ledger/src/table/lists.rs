@@ -12,7 +12,7 @@
 //! Nothing else is written: where an
 //! append into a per-account block costs a random cache line per append, and a `Vec` per
 //! account a TLB miss and regrowth copies as well, this costs one sequential half line per
-//! seven (docs/BENCHMARKS.md, "Ledger core").
+//! seven (docs/BENCHMARKS.md).
 //!
 //! Reads want a list's blocks in order, by position: the partition keeps that directory per
 //! list and brings it up to date when a read needs it (walking back from the newest block to

@@ -5,8 +5,8 @@
 //! state of a pending transfer lives in its partition). Appending it streams the record into
 //! the next slot of the partition's chunk (lines the prefetcher and the write-combining buffers
 //! handle well), and only a compact 8-byte index entry (see [`super::transfers`]) goes to a
-//! random place; a record in a hash slot costs two random lines per insert. On the development
-//! VM that halves the memory cost of an insert (docs/BENCHMARKS.md, "Ledger core").
+//! random place; a record in a hash slot costs two random lines per insert. Measured, that
+//! halves the memory cost of an insert (docs/BENCHMARKS.md).
 //!
 //! Records are read and written as atomic words so a reader racing a writer never causes a
 //! data race in Rust's memory model. A record is complete before its partition's committed
