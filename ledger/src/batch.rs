@@ -27,6 +27,12 @@ pub struct BatchInfo {
     pub base_timestamp: u64,
 }
 
+/// Most pending transfers one commit expires: bounds a commit's logged effects (16 bytes
+/// each) like a batch's 8189 events bound a batch's. The rest expire in the next commits, as
+/// TigerBeetle expires in bounded pulses; a post or void of a transfer past its deadline is
+/// `pending_transfer_expired` either way.
+pub const EXPIRE_MAX_PER_COMMIT: usize = 65_536;
+
 impl Ledger {
     /// The partitions a create_accounts batch needs: each account's ledger's partition; every
     /// partition for an imported batch (imported timestamps are checked against all of them).
@@ -271,7 +277,8 @@ impl Ledger {
     }
 
     /// Expires the held partitions' pending transfers due by `now` (ns), releasing their
-    /// pending amounts and reopening accounts they closed. Returns how many expired.
+    /// pending amounts and reopening accounts they closed; at most [`EXPIRE_MAX_PER_COMMIT`]
+    /// at a time (call again while [`Held::next_expiry`] is due). Returns how many expired.
     pub fn expire_pending(&self, held: &mut Held<'_>, now: u64) -> usize {
         self.expire_held(held, now)
     }
@@ -282,7 +289,10 @@ impl Ledger {
         }
         let parts: Vec<usize> = held.partitions().to_vec();
         let mut ex = Exec::new(held);
-        let expired = parts.into_iter().map(|p| expire_due(&mut ex, p, now)).sum();
+        let mut expired = 0;
+        for p in parts {
+            expired += expire_due(&mut ex, p, now, EXPIRE_MAX_PER_COMMIT - expired);
+        }
         ex.commit();
         expired
     }

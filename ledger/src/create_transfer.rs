@@ -758,9 +758,9 @@ fn checked_add(a: u128, b: u128) -> u128 {
 }
 
 /// Expires due pending transfers of one held partition (inside `ex`), returning how many.
-pub(crate) fn expire_due(ex: &mut Exec<'_, '_>, partition: usize, now: u64) -> usize {
+pub(crate) fn expire_due(ex: &mut Exec<'_, '_>, partition: usize, now: u64, max: usize) -> usize {
     let mut expired = 0;
-    loop {
+    while expired < max {
         let part = ex.held.part(partition);
         let Some(&std::cmp::Reverse((at, slot))) = part.expiry.peek() else {
             break;

@@ -9,13 +9,16 @@
 //!
 //! ```text
 //! 0  seq u64          the partition's effect sequence: 1, 2, 3, ... in commit order
-//! 8  partition u32
-//! 12 accounts u32     then the counts of the four arrays that follow the header
-//! 16 transfers u32
-//! 20 burned u32
-//! 24 expired u32
-//! 28 reserved u32     zero
-//! 32 accounts         128 bytes each, as created
+//! 8  clock u64        the ledger's clock at the commit: at or above every timestamp the
+//!                     batch handed out, failed events' included (replay resumes above it)
+//! 16 partition u32
+//! 20 accounts u32     then the counts of the four arrays that follow the header
+//! 24 transfers u32
+//! 28 burned u32
+//! 32 expired u32
+//! 36 flags u32        bit 0: the last part of its commit (a commit's parts, one per
+//!                     partition it changed, must be logged and replayed together)
+//! 40 accounts         128 bytes each, as created
 //!    transfers        128 bytes each, as created (actual amount, inherited fields), in
 //!                     commit order, which is timestamp order
 //!    burned           16 bytes each: transfer ids of state-dependent failures
@@ -30,12 +33,36 @@
 use crate::types::{Account, Record, Transfer};
 
 /// Bytes of a part's header.
-pub const PART_HEADER: usize = 32;
+pub const PART_HEADER: usize = 40;
+/// Part flag: the last part of its commit.
+const LAST_OF_COMMIT: u32 = 1;
+
+/// The byte ranges of a payload's commits (each one or more parts that must stay together),
+/// in order; an error if the payload is malformed or does not end on a commit's last part.
+pub fn commits(payload: &[u8]) -> Result<Vec<std::ops::Range<usize>>, String> {
+    let mut out = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    for part in decode(payload)? {
+        at += part.encoded_len();
+        if part.last_of_commit {
+            out.push(start..at);
+            start = at;
+        }
+    }
+    if start != payload.len() {
+        return Err("effects end inside a commit".into());
+    }
+    Ok(out)
+}
 
 /// One partition's share of a committed batch, borrowed from an encoded payload.
 #[derive(Clone, Copy, Debug)]
 pub struct Part<'a> {
     pub seq: u64,
+    /// The ledger's clock when the part was committed.
+    pub clock: u64,
+    /// The last part of its commit.
+    pub last_of_commit: bool,
     pub partition: usize,
     accounts: &'a [u8],
     transfers: &'a [u8],
@@ -69,6 +96,15 @@ impl<'a> Part<'a> {
     pub fn expired(&self) -> impl Iterator<Item = u128> + 'a {
         ids(self.expired)
     }
+    /// Bytes of the encoded part.
+    pub fn encoded_len(&self) -> usize {
+        PART_HEADER
+            + self.accounts.len()
+            + self.transfers.len()
+            + self.burned.len()
+            + self.expired.len()
+    }
+
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         (
             self.accounts.len() / Account::SIZE,
@@ -77,11 +113,12 @@ impl<'a> Part<'a> {
             self.expired.len() / 16,
         )
     }
-    /// The newest timestamp among the part's records (0 when it has none).
+    /// The newest timestamp the part's batch could have handed out: its records', and the
+    /// clock at its commit (failed events have timestamps too, and are not logged).
     pub fn max_timestamp(&self) -> u64 {
         let a = self.accounts().map(|a| a.timestamp).max().unwrap_or(0);
         let t = self.transfers().map(|t| t.timestamp).max().unwrap_or(0);
-        a.max(t)
+        a.max(t).max(self.clock)
     }
 }
 
@@ -99,14 +136,18 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Part<'_>>, String> {
         }
         let u32_at =
             |o: usize| u32::from_le_bytes([rest[o], rest[o + 1], rest[o + 2], rest[o + 3]]);
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&rest[0..8]);
-        let seq = u64::from_le_bytes(seq);
-        let partition = u32_at(8) as usize;
-        let counts = [u32_at(12), u32_at(16), u32_at(20), u32_at(24)].map(|n| n as usize);
-        if u32_at(28) != 0 {
+        let u64_at = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&rest[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+        let (seq, clock) = (u64_at(0), u64_at(8));
+        let partition = u32_at(16) as usize;
+        let counts = [u32_at(20), u32_at(24), u32_at(28), u32_at(32)].map(|n| n as usize);
+        let flags = u32_at(36);
+        if flags & !LAST_OF_COMMIT != 0 {
             return Err(format!(
-                "effects part of partition {partition}: reserved bytes set"
+                "effects part of partition {partition}: unknown flags {flags:#x}"
             ));
         }
         let sizes = [
@@ -138,6 +179,8 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Part<'_>>, String> {
         };
         let part = Part {
             seq,
+            clock,
+            last_of_commit: flags & LAST_OF_COMMIT != 0,
             partition,
             accounts: take(sizes[0]),
             transfers: take(sizes[1]),
@@ -158,16 +201,17 @@ pub(crate) struct PartWriter<'b> {
 }
 
 impl<'b> PartWriter<'b> {
-    pub fn begin(out: &'b mut Vec<u8>, seq: u64, partition: usize) -> PartWriter<'b> {
+    pub fn begin(out: &'b mut Vec<u8>, seq: u64, clock: u64, partition: usize) -> PartWriter<'b> {
         let start = out.len();
         out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(&clock.to_le_bytes());
         out.extend_from_slice(&(partition as u32).to_le_bytes());
-        out.extend_from_slice(&[0u8; PART_HEADER - 12]);
+        out.extend_from_slice(&[0u8; PART_HEADER - 20]);
         PartWriter { out, start }
     }
 
     fn count(&mut self, field: usize) {
-        let at = self.start + 12 + 4 * field;
+        let at = self.start + 20 + 4 * field;
         let mut n = [0u8; 4];
         n.copy_from_slice(&self.out[at..at + 4]);
         let n = u32::from_le_bytes(n) + 1;
@@ -192,12 +236,19 @@ impl<'b> PartWriter<'b> {
         self.count(3);
     }
 
-    /// Whether the part holds no effect (then it is taken back out).
-    pub fn finish(self) -> bool {
+    /// The part's offset in the buffer when it holds any effect; None when it holds none (it
+    /// is taken back out).
+    pub fn finish(self) -> Option<usize> {
         if self.out.len() == self.start + PART_HEADER {
             self.out.truncate(self.start);
-            return false;
+            return None;
         }
-        true
+        Some(self.start)
     }
+}
+
+/// Marks the part at `offset` of `out` as the last of its commit.
+pub(crate) fn mark_last_of_commit(out: &mut [u8], offset: usize) {
+    let at = offset + 36;
+    out[at..at + 4].copy_from_slice(&LAST_OF_COMMIT.to_le_bytes());
 }

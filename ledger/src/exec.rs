@@ -19,7 +19,7 @@
 //! to settle; the higher one aborts its whole attempt, waits, and runs again. Waits therefore
 //! only go from lower to higher tags: no cycle, no deadlock.
 
-use crate::effects::PartWriter;
+use crate::effects::{mark_last_of_commit, PartWriter};
 use crate::flags;
 use crate::ledger::{Held, Ledger};
 use crate::partition::{Entry, HistoryRow, Partition, PendingState};
@@ -832,10 +832,12 @@ impl Exec<'_, '_> {
         let Some(mut out) = self.held.effects.take() else {
             return;
         };
+        let mut last = None;
         for (i, g) in self.held.guards.iter().enumerate() {
             let p = g.index;
             let seq = ledger.effect_seq[p].0.load(Ordering::Relaxed) + 1;
-            let mut w = PartWriter::begin(&mut out, seq, p);
+            let clock = ledger.clock.0.load(Ordering::Acquire);
+            let mut w = PartWriter::begin(&mut out, seq, clock, p);
             for c in self.created_accounts.iter().filter(|c| c.partition == p) {
                 w.account(&ledger.accounts.read::<Account>(c.entry.slot).0);
             }
@@ -850,9 +852,13 @@ impl Exec<'_, '_> {
             for &(_, id) in self.expired.iter().filter(|(q, _)| *q == p) {
                 w.expired(id);
             }
-            if w.finish() {
+            if let Some(at) = w.finish() {
                 ledger.effect_seq[p].0.store(seq, Ordering::Release);
+                last = Some(at);
             }
+        }
+        if let Some(at) = last {
+            mark_last_of_commit(&mut out, at);
         }
         self.held.effects = Some(out);
     }

@@ -48,10 +48,10 @@ pub(crate) mod table;
 pub mod types;
 mod verify;
 
-pub use batch::BatchInfo;
+pub use batch::{BatchInfo, EXPIRE_MAX_PER_COMMIT};
 pub use ledger::{BatchError, Held, Ledger, LedgerConfig, BATCH_MAX, MAX_PARTITIONS};
 pub use partition::PendingState;
-pub use replay::ReplayError;
+pub use replay::{ReplayError, ReplaySummary};
 pub use status::{CreateAccountStatus, CreateTransferStatus};
 pub use types::{
     Account, AccountBalance, AccountFilter, CreateResult, LayoutError, QueryFilter, Record,
