@@ -490,7 +490,7 @@ fn shutdown_command_stops_the_server() {
 fn redis_cli_session() {
     assert!(
         Command::new("redis-cli").arg("--version").output().is_ok(),
-        "redis-cli is required for this test: apt-get install redis-tools (.ci/run installs it)"
+        "redis-cli is required for this test: apt-get install redis-tools (`cargo xtask test` installs it)"
     );
     let server = Server::start("uring", "");
     let port = server.addr.port().to_string();

@@ -4,8 +4,8 @@
 //! corpus `fuzz/corpus/<target>/` (read only) and a scratch corpus `target/fuzz-corpus/<target>/`
 //! (new inputs go there, so runs never dirty the repository). A crash stops that target and its
 //! reproducer path is printed; the summary lists every target's result, and any failure makes
-//! the task exit non-zero. cargo-fuzz is installed (`cargo install cargo-fuzz`) when missing;
-//! the nightly toolchain is not: its absence is an error saying how to install it.
+//! the task exit non-zero. The nightly toolchain (`rustup toolchain install nightly --profile
+//! minimal`) and cargo-fuzz (`cargo install cargo-fuzz --locked`) are installed when missing.
 
 use crate::cmd::{self, root, Result};
 use std::process::{Command, Stdio};
@@ -51,16 +51,17 @@ pub fn have_nightly() -> bool {
         .unwrap_or(false)
 }
 
-fn ensure_cargo_fuzz() -> Result {
+pub fn ensure_cargo_fuzz() -> Result {
     let ok = nightly_cargo()
         .args(["fuzz", "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
     if ok.map(|s| s.success()).unwrap_or(false) {
+        eprintln!("xtask: set-up: found cargo-fuzz");
         return Ok(());
     }
-    eprintln!("xtask: cargo-fuzz is missing: installing it (cargo install cargo-fuzz --locked)");
+    eprintln!("xtask: set-up: installing cargo-fuzz (cargo install cargo-fuzz --locked)");
     let mut install = Command::new("cargo");
     install.args(["install", "cargo-fuzz", "--locked"]);
     cmd::run(install)
@@ -73,12 +74,7 @@ struct Outcome {
 }
 
 pub fn run(args: &FuzzArgs) -> Result {
-    if !have_nightly() {
-        return Err(
-            "the nightly toolchain is needed for cargo-fuzz: rustup toolchain install nightly"
-                .into(),
-        );
-    }
+    crate::setup::ensure_nightly()?;
     ensure_cargo_fuzz()?;
     let targets = if args.targets.is_empty() {
         let out = nightly_cargo()

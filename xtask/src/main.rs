@@ -1,14 +1,18 @@
 //! `cargo xtask <task>`: project automation.
 //!
-//! - `test`: everything CI runs (format, lints, unit/integration tests, Redis's Tcl suite).
+//! - `test`: everything CI runs (format, lints, unit/integration tests, Redis's Tcl suite),
+//!   after installing what it needs and is missing (`setup`).
+//! - `catalog`: regenerate `server/src/commands/catalog.rs` from Redis's command JSON files.
 //! - `bench cache`: redis-benchmark against redis-server and Ringledger, side by side.
 //! - `flamegraph`: perf + inferno flame graph of the server under load.
 //! - `fuzz`: the cargo-fuzz targets, each for a bounded time.
 
 mod bench_cache;
+mod catalog;
 mod cmd;
 mod flamegraph;
 mod fuzz;
+mod setup;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -23,8 +27,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run every check CI runs: fmt, clippy, docs, cargo test, Redis's Tcl suite.
+    /// Run every check CI runs: fmt, clippy, docs, cargo test, Redis's Tcl suite, smoke tests
+    /// (installing the Debian packages, Tcl suite, nightly toolchain and cargo-fuzz it needs).
     Test(test::TestArgs),
+    /// Regenerate server/src/commands/catalog.rs from Redis's src/commands/*.json.
+    Catalog(catalog::CatalogArgs),
     /// Profile the release server under load into an SVG flame graph (perf + inferno).
     Flamegraph(flamegraph::FlamegraphArgs),
     /// Run the cargo-fuzz targets in fuzz/ (nightly) and print a pass/fail summary.
@@ -46,6 +53,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Test(args) => test::run(&args),
+        Task::Catalog(args) => catalog::run(&args),
         Task::Flamegraph(args) => flamegraph::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Bench {
