@@ -1,5 +1,8 @@
 //! The TOML configuration: schema, defaults, validation. Unknown keys are errors that name the
-//! key; bad values are errors that name the key and the value. See docs/OPERATIONS.md.
+//! key; bad values are errors that name the key and the value; both say `FILE:LINE:COLUMN`
+//! (`locate`). See docs/OPERATIONS.md.
+
+mod locate;
 
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -127,13 +130,12 @@ impl Default for CacheSection {
     }
 }
 
-/// When the ledger's write-ahead log is synced.
+/// When the ledger's write-ahead log is synced: "always", before any reply that reveals a
+/// write (the only mode: an acknowledged write is never lost).
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum FsyncPolicy {
     Always,
-    Interval,
-    Never,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -153,13 +155,11 @@ pub struct LedgerSection {
     /// owner, answers coming back); more wait in the sender's outbox.
     #[serde(default = "default_forward_queue_depth")]
     pub forward_queue_depth: usize,
-    /// Directory of the write-ahead logs and snapshots; unset = volatile ledger.
+    /// Directory of the ledger's write-ahead logs; unset = volatile ledger. A relative path is
+    /// relative to the config file's directory.
     pub data_dir: Option<PathBuf>,
-    /// Default: "always" when data_dir is set.
+    /// "always" (the default, and the only mode).
     pub fsync: Option<FsyncPolicy>,
-    /// Take a snapshot once a partition's WAL exceeds this many bytes.
-    #[serde(default = "default_snapshot_bytes", deserialize_with = "size")]
-    pub snapshot_wal_bytes: u64,
 }
 
 impl Default for LedgerSection {
@@ -172,7 +172,6 @@ impl Default for LedgerSection {
             forward_queue_depth: default_forward_queue_depth(),
             data_dir: None,
             fsync: None,
-            snapshot_wal_bytes: default_snapshot_bytes(),
         }
     }
 }
@@ -251,9 +250,6 @@ fn default_max_transfers() -> u64 {
 fn default_forward_queue_depth() -> usize {
     1024
 }
-fn default_snapshot_bytes() -> u64 {
-    256 << 20
-}
 fn default_max_clients() -> usize {
     10_000
 }
@@ -315,17 +311,44 @@ fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+/// A value [`Config::validate`] rejects: its dotted key, which element of the key's array of
+/// tables (`[[listener]]`) when that matters, and why.
+struct Invalid {
+    key: &'static str,
+    index: Option<usize>,
+    message: String,
+}
+
 impl Config {
-    /// Reads, parses and validates a config file.
+    /// Reads, parses and validates a config file. An error starts with `FILE:LINE:COLUMN:` and
+    /// names the key.
     pub fn load(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let mut config = Config::parse_named(&text, &path.display().to_string())?;
+        // A relative data_dir is relative to the config file, not to wherever the server was
+        // started from.
+        if let Some(dir) = config.ledger.data_dir.as_mut() {
+            if dir.is_relative() {
+                let base = path.parent().unwrap_or(Path::new("."));
+                *dir = base.join(&*dir);
+            }
+        }
+        Ok(config)
     }
 
+    /// Parses and validates config text (errors name the file `<config>`).
     pub fn parse(text: &str) -> Result<Config, String> {
-        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        Config::parse_named(text, "<config>")
+    }
+
+    fn parse_named(text: &str, file: &str) -> Result<Config, String> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| locate::toml_error(file, text, &e))?;
         config.apply_defaults();
-        config.validate()?;
+        config.validate().map_err(|bad| {
+            let at = locate::key_location(file, text, bad.key, bad.index);
+            format!("{at}: invalid value for {}: {}", bad.key, bad.message)
+        })?;
         Ok(config)
     }
 
@@ -336,12 +359,8 @@ impl Config {
                 address: SocketAddr::from(([127, 0, 0, 1], 6379)),
             });
         }
-        if self.ledger.fsync.is_none() {
-            self.ledger.fsync = Some(if self.ledger.data_dir.is_some() {
-                FsyncPolicy::Always
-            } else {
-                FsyncPolicy::Never
-            });
+        if self.ledger.fsync.is_none() && self.ledger.data_dir.is_some() {
+            self.ledger.fsync = Some(FsyncPolicy::Always);
         }
     }
 
@@ -356,8 +375,14 @@ impl Config {
         self.ledger.partitions.unwrap_or_else(|| self.workers())
     }
 
-    fn validate(&self) -> Result<(), String> {
-        let bad = |key: &str, msg: String| Err(format!("invalid value for {key}: {msg}"));
+    fn validate(&self) -> Result<(), Invalid> {
+        let bad = |key: &'static str, message: String| {
+            Err(Invalid {
+                key,
+                index: None,
+                message,
+            })
+        };
         if let Some(w) = self.server.workers {
             if !(1..=1024).contains(&w) {
                 return bad("server.workers", format!("{w} (must be 1..=1024)"));
@@ -370,10 +395,14 @@ impl Config {
             );
         }
         let mut seen = std::collections::HashSet::new();
-        for l in &self.listeners {
+        for (index, l) in self.listeners.iter().enumerate() {
             // Port 0 asks the kernel for a free port: several listeners may ask.
             if l.address.port() != 0 && !seen.insert(l.address) {
-                return bad("listener.address", format!("{} is listed twice", l.address));
+                return Err(Invalid {
+                    key: "listener.address",
+                    index: Some(index),
+                    message: format!("{} is listed twice", l.address),
+                });
             }
         }
         if !self.uring.buffer_count.is_power_of_two() || self.uring.buffer_count > 32768 {
@@ -495,7 +524,8 @@ mod tests {
         assert_eq!(c.listeners[0].address.to_string(), "127.0.0.1:6379");
         assert_eq!(c.server.databases, 16);
         assert_eq!(c.cache.eviction, "noeviction");
-        assert_eq!(c.ledger.fsync, Some(FsyncPolicy::Never));
+        assert_eq!(c.ledger.fsync, None);
+        assert_eq!(c.ledger.data_dir, None);
     }
 
     #[test]
@@ -525,6 +555,59 @@ mod tests {
         let e = Config::parse("[[listener]]\nprotocol = \"http\"\naddress = \"127.0.0.1:1\"\n")
             .unwrap_err();
         assert!(e.contains("http"), "{e}");
+    }
+
+    /// Unknown keys and bad values, whether the toml crate or `validate` rejects them, name
+    /// the key, the file and the line.
+    #[test]
+    fn errors_name_key_file_and_line() {
+        let cases: &[(&str, &str, &str)] = &[
+            // Unknown keys, in a section, as a section, and dotted.
+            ("[server]\nworkers = 2\nworkerz = 2\n", "server.workerz", ":3:1:"),
+            ("# comment\n\n[nope]\n", "nope", ":3:2:"),
+            ("server.workerz = 1\n", "server.workerz", ":1:8:"),
+            // Values the toml crate rejects.
+            ("[server]\nworkers = \"x\"\n", "server.workers", ":2:11:"),
+            ("\n[cache]\nmax_memory = \"1tb\"\n", "cache.max_memory", ":3:14:"),
+            (
+                "[[listener]]\nprotocol = \"resp\"\naddress = \"127.0.0.1:1\"\n\n[[listener]]\nprotocol = \"http\"\naddress = \"127.0.0.1:2\"\n",
+                "listener.protocol",
+                ":6:12:",
+            ),
+            ("[[listener]]\nprotocol = \"resp\"\naddress = \"1:1\"\n", "listener.address = \"1:1\"", ":3:11:"),
+            // Values `validate` rejects.
+            ("[uring]\nentries = 64\nbuffer_count = 1000\n", "uring.buffer_count", ":3:16:"),
+            ("[cache]\neviction = \"lru\"\n", "cache.eviction", ":2:12:"),
+            (
+                "[[listener]]\nprotocol = \"resp\"\naddress = \"127.0.0.1:7\"\n[[listener]]\nprotocol = \"binary\"\naddress = \"127.0.0.1:7\"\n",
+                "listener.address",
+                ":6:11:",
+            ),
+        ];
+        for (text, key, line) in cases {
+            let e = Config::parse_named(text, "dir/ringledger.toml").unwrap_err();
+            assert!(
+                e.starts_with("dir/ringledger.toml:") && e.contains(line) && e.contains(key),
+                "{text:?} gave {e:?}, want the file, line {line} and key {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_error_names_the_path() {
+        let dir = std::env::temp_dir().join(format!("ringledger-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "[limits]\nmax_clients = 0\n").unwrap();
+        let e = Config::load(&path).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            e.starts_with(&format!("{}:2:15: ", path.display()))
+                && e.contains("limits.max_clients"),
+            "{e}"
+        );
+        let e = Config::load(&dir.join("absent.toml")).unwrap_err();
+        assert!(e.contains("absent.toml"), "{e}");
     }
 
     #[test]

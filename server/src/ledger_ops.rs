@@ -69,12 +69,88 @@ fn decode_into<R: Record>(
     Ok(())
 }
 
-/// Per-thread reusable buffers for decoded events and create results.
+/// Per-thread reusable buffers for decoded events and create results, and what the thread's
+/// last requests left for the write-ahead log.
 #[derive(Default)]
 struct Scratch {
     accounts: Vec<Account>,
     transfers: Vec<Transfer>,
     results: Vec<CreateResult>,
+    /// The effects of the commits made since the last [`take_effects`] (see
+    /// `ledger::effects`), when the ledger is durable.
+    effects: Vec<u8>,
+    /// A ledger request ran since the last [`take_touched`].
+    touched: bool,
+}
+
+/// Whether creates record their effects for the write-ahead log (set once at start-up when
+/// `[ledger] data_dir` is set).
+static RECORD_EFFECTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every later create (on any thread) record its committed effects; the executing thread
+/// collects them with [`take_effects`].
+pub fn record_effects() {
+    RECORD_EFFECTS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Workers whose write-ahead log could not prepare its next segment (a full disk): while any
+/// is, creates are refused before they run (they could not be logged); reads go on.
+static LOGS_OUT_OF_SPACE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A worker's log ran out of disk space (`true`) or has room again (`false`).
+pub fn set_log_out_of_space(full: bool) {
+    use std::sync::atomic::Ordering::SeqCst;
+    if full {
+        LOGS_OUT_OF_SPACE.fetch_add(1, SeqCst);
+    } else {
+        LOGS_OUT_OF_SPACE.fetch_sub(1, SeqCst);
+    }
+}
+
+fn out_of_space() -> bool {
+    LOGS_OUT_OF_SPACE.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
+fn recording() -> bool {
+    RECORD_EFFECTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Hands this thread's recorded effects to `f` (one batch's parts, or several batches' if the
+/// caller let them pile up), then forgets them. Returns whether there were any.
+pub fn take_effects(f: impl FnOnce(&[u8])) -> bool {
+    SCRATCH.with_borrow_mut(|s| {
+        if s.effects.is_empty() {
+            return false;
+        }
+        f(&s.effects);
+        s.effects.clear();
+        true
+    })
+}
+
+/// Whether a ledger request ran on this thread since the last call (its reply may reveal
+/// effects that are not durable yet).
+pub fn take_touched() -> bool {
+    SCRATCH.with_borrow_mut(|s| std::mem::take(&mut s.touched))
+}
+
+/// Expires the due pending transfers of `partition` (the owner's timer), recording the effects
+/// like a batch's. Returns how many expired.
+pub fn expire(ledger: &Ledger, partition: usize, now: u64) -> usize {
+    let mut held = ledger.lock(&[partition]);
+    if held.next_expiry().is_none_or(|at| at > now) {
+        return 0;
+    }
+    SCRATCH.with_borrow_mut(|s| {
+        if recording() {
+            held.record_effects(std::mem::take(&mut s.effects));
+        }
+        let n = ledger.expire_pending(&mut held, now);
+        if let Some(buf) = held.take_effects() {
+            s.effects = buf;
+        }
+        n
+    })
 }
 
 thread_local! {
@@ -123,6 +199,7 @@ fn run_create<E>(
     ledger: &Ledger,
     events: &[E],
     results: &mut Vec<CreateResult>,
+    effects: &mut Vec<u8>,
     route: impl Fn(&Ledger, &[E]) -> Vec<usize>,
     create: impl Fn(
         &Ledger,
@@ -136,8 +213,16 @@ fn run_create<E>(
     // Each retry adds at least one partition, so this ends within `partition_count` rounds.
     for _ in 0..=ledger.partition_count() {
         let mut held = ledger.lock(&parts);
+        if recording() {
+            held.record_effects(std::mem::take(effects));
+        }
         results.clear();
-        match create(ledger, &mut held, events, now_ns(), results) {
+        let outcome = create(ledger, &mut held, events, now_ns(), results);
+        // A refused attempt may still have committed (expiries at its start): keep them.
+        if let Some(buf) = held.take_effects() {
+            *effects = buf;
+        }
+        match outcome {
             Ok(_) => return Ok(()),
             Err(BatchError::NeedPartitions(more)) => {
                 drop(held);
@@ -174,9 +259,18 @@ pub fn execute(
     body: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<usize, OpError> {
+    SCRATCH.with_borrow_mut(|s| s.touched = true);
     if op.max_request_events() == 1 {
         // Filters: one event each (creates and lookups are counted once decoded).
         crate::metrics::record_ledger_request(op as u8, 1);
+    }
+    let create = matches!(op, Operation::CreateAccounts | Operation::CreateTransfers);
+    if create && out_of_space() {
+        return Err(OpError::Refused(
+            "ledger disk full: the write-ahead log cannot prepare its next segment; creates are \
+             refused until space is freed (reads and the cache go on)"
+                .into(),
+        ));
     }
     match op {
         Operation::CreateAccounts => SCRATCH.with_borrow_mut(|s| {
@@ -186,6 +280,7 @@ pub fn execute(
                 ledger,
                 &s.accounts,
                 &mut s.results,
+                &mut s.effects,
                 Ledger::route_accounts,
                 Ledger::create_accounts,
             )?;
@@ -199,6 +294,7 @@ pub fn execute(
                 ledger,
                 &s.transfers,
                 &mut s.results,
+                &mut s.effects,
                 Ledger::route_transfers,
                 Ledger::create_transfers,
             )?;

@@ -10,6 +10,8 @@
 //! - [`ledger_ops`]: the eight ledger operations on raw event bytes; [`ledger_reply`]: their
 //!   replies as binary frames or RESP, encoded where they execute.
 //! - [`metrics`]: thread-local metrics, the Prometheus endpoint.
+//! - [`durability`]: the durable ledger: data directory, per-worker write-ahead logs,
+//!   recovery, and when replies may leave.
 //! - [`config`]: the TOML configuration; [`runtime`]: workers, connections, forwarding of ledger
 //!   requests to the worker owning their partitions, start-up, shutdown.
 
@@ -17,6 +19,7 @@ pub mod cache;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod durability;
 pub mod ledger_ops;
 pub mod ledger_reply;
 pub mod metrics;

@@ -208,6 +208,18 @@ pub fn serve(listener: TcpListener, state: Arc<ServerState>) -> Result<(), Strin
                 &BATCH_BOUNDS.map(|n| n as f64),
             )
         })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("ringledger_wal_sync_seconds".into()),
+                &crate::durability::SYNC_US_BOUNDS.map(|us| us as f64 / 1e6),
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("ringledger_wal_group_records".into()),
+                &crate::durability::GROUP_BOUNDS.map(|n| n as f64),
+            )
+        })
         .map_err(|e| format!("metrics: {e}"))?;
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
@@ -345,6 +357,35 @@ fn describe() {
         Unit::Seconds,
         "Request latency within the server"
     );
+    describe_counter!(
+        "ringledger_wal_bytes_total",
+        "Bytes written to the ledger's write-ahead logs"
+    );
+    describe_counter!(
+        "ringledger_wal_records_total",
+        "Batches (records) written to the write-ahead logs"
+    );
+    describe_counter!(
+        "ringledger_wal_groups_total",
+        "Group writes (each one write and one sync)"
+    );
+    describe_histogram!(
+        "ringledger_wal_sync_seconds",
+        Unit::Seconds,
+        "Write-ahead log group write and sync time"
+    );
+    describe_histogram!(
+        "ringledger_wal_group_records",
+        "Batches per write-ahead log group"
+    );
+    describe_gauge!(
+        "ringledger_wal_recovery_seconds",
+        "How long start-up recovery took"
+    );
+    describe_gauge!(
+        "ringledger_wal_recovered_records",
+        "Records replayed at start-up"
+    );
     describe_gauge!(
         "ringledger_ledger_accounts_used",
         "Account table slots in use (live, orphaned or rolled back)"
@@ -360,6 +401,8 @@ fn describe() {
 struct Fed {
     latency: Vec<u64>,
     batch: Vec<u64>,
+    sync: Vec<u64>,
+    group: Vec<u64>,
 }
 
 impl Fed {
@@ -407,6 +450,29 @@ impl Fed {
             |b| b as f64,
             "ringledger_ledger_batch_events",
         );
+        if let Some(d) = state.durability.get() {
+            use crate::durability::{Stats, GROUP_BOUNDS, SYNC_US_BOUNDS};
+            use std::sync::atomic::Ordering::Relaxed;
+            let s = &d.stats;
+            counter!("ringledger_wal_bytes_total").absolute(s.bytes.load(Relaxed));
+            counter!("ringledger_wal_records_total").absolute(s.records.load(Relaxed));
+            counter!("ringledger_wal_groups_total").absolute(s.groups.load(Relaxed));
+            gauge!("ringledger_wal_recovery_seconds").set(s.recovery_ms.load(Relaxed) as f64 / 1e3);
+            gauge!("ringledger_wal_recovered_records")
+                .set(s.recovered_records.load(Relaxed) as f64);
+            feed_histogram(
+                &mut self.sync,
+                &Stats::histogram(&s.sync_us_buckets, &SYNC_US_BOUNDS),
+                |b| b as f64 / 1e6,
+                "ringledger_wal_sync_seconds",
+            );
+            feed_histogram(
+                &mut self.group,
+                &Stats::histogram(&s.group_buckets, &GROUP_BOUNDS),
+                |b| b as f64,
+                "ringledger_wal_group_records",
+            );
+        }
         let (accounts, transfers) = state.ledger.usage();
         gauge!("ringledger_ledger_accounts_used").set(accounts as f64);
         gauge!("ringledger_ledger_transfers_used").set(transfers as f64);

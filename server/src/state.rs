@@ -48,6 +48,8 @@ pub struct ServerState {
     pub run_id: String,
     /// Which I/O engine the workers run ("io_uring" or "epoll"), known once they started.
     engine: OnceLock<&'static str>,
+    /// The durable ledger's shared state, when `[ledger] data_dir` is set (set once at start).
+    pub durability: OnceLock<std::sync::Arc<crate::durability::Shared>>,
     password: parking_lot::RwLock<Option<String>>,
     /// Fast check for the per-command authentication test.
     password_set: AtomicBool,
@@ -74,6 +76,7 @@ impl ServerState {
             started: std::time::Instant::now(),
             run_id: stats::random_run_id(),
             engine: OnceLock::new(),
+            durability: OnceLock::new(),
             password_set: AtomicBool::new(options.requirepass.is_some()),
             password: parking_lot::RwLock::new(options.requirepass.clone()),
             max_clients: std::sync::atomic::AtomicUsize::new(options.max_clients),

@@ -208,6 +208,7 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         line!(out, "aof_rewrite_in_progress:0");
         line!(out, "aof_last_bgrewrite_status:ok");
         line!(out, "aof_last_write_status:ok");
+        ledger_persistence(&mut out, state);
     }
     if sel.wants("stats") {
         section(&mut out, "Stats");
@@ -350,6 +351,51 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         }
     }
     out
+}
+
+/// The ledger's write-ahead log, in INFO persistence (the cache above is never persisted).
+fn ledger_persistence(out: &mut String, state: &crate::state::ServerState) {
+    use std::sync::atomic::Ordering::Relaxed;
+    macro_rules! line {
+        ($out:expr, $($arg:tt)*) => {{ let _ = write!($out, $($arg)*); $out.push_str("\r\n"); }};
+    }
+    let Some(d) = state.durability.get() else {
+        line!(out, "ledger_durable:0");
+        return;
+    };
+    let s = &d.stats;
+    let groups = s.groups.load(Relaxed);
+    let dir = std::fs::canonicalize(d.data_dir.path()).unwrap_or_else(|_| d.data_dir.path().into());
+    line!(out, "ledger_durable:1");
+    line!(out, "ledger_data_dir:{}", dir.display());
+    line!(out, "ledger_fsync:always");
+    line!(out, "ledger_wal_bytes:{}", s.bytes.load(Relaxed));
+    line!(out, "ledger_wal_records:{}", s.records.load(Relaxed));
+    line!(out, "ledger_wal_groups:{groups}");
+    line!(
+        out,
+        "ledger_wal_last_group_records:{}",
+        s.last_group_records.load(Relaxed)
+    );
+    let avg = s
+        .sync_us_total
+        .load(Relaxed)
+        .checked_div(groups)
+        .unwrap_or(0);
+    line!(out, "ledger_wal_sync_avg_us:{avg}");
+    line!(
+        out,
+        "ledger_wal_sync_max_us:{}",
+        s.sync_us_max.load(Relaxed)
+    );
+    line!(out, "ledger_wal_last_write_status:ok");
+    line!(out, "ledger_recovery_ms:{}", s.recovery_ms.load(Relaxed));
+    line!(
+        out,
+        "ledger_recovered_records:{}",
+        s.recovered_records.load(Relaxed)
+    );
+    line!(out, "ledger_recovered_clean:{}", u8::from(d.recovery.clean));
 }
 
 #[cfg(test)]

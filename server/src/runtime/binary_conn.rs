@@ -52,7 +52,15 @@ impl Worker {
                     crate::metrics::record_latency(
                         clock.delta_as_nanos(started, clock.raw()) / 1000,
                     );
-                    self.emit(io, conn, close);
+                    match self.after_ledger_request() {
+                        Some(wait) => {
+                            self.counters.net_output_bytes += self.scratch.len() as u64;
+                            let reply = std::mem::take(&mut self.scratch);
+                            self.hold_until_durable(io, conn, &reply, close, wait);
+                            self.scratch = reply;
+                        }
+                        None => self.emit(io, conn, close),
+                    }
                     if close {
                         return data.len();
                     }

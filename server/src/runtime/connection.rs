@@ -11,13 +11,17 @@ pub(crate) const MAX_TICKETS: usize = 64;
 /// is paused (a client pipelining cheap commands behind a slow create).
 pub(crate) const MAX_TICKET_BYTES: usize = 4 << 20;
 
-/// A reply slot kept in request order while an earlier request is executed by another worker.
+/// A reply slot kept in request order while an earlier request is executed by another worker,
+/// or while a ledger reply waits for the write-ahead log.
 pub(crate) struct Ticket {
     pub id: u64,
     /// The encoded reply, once known.
     pub bytes: Option<Vec<u8>>,
     /// Close the connection after this reply (a malformed request).
     pub close: bool,
+    /// The reply may leave only once every partition is durable up to these effect seqs (see
+    /// `durability::Watermarks::covers`); None: as soon as it is first in line.
+    pub wait: Option<Box<[u64]>>,
 }
 
 pub(crate) struct Connection {
@@ -32,6 +36,8 @@ pub(crate) struct Connection {
     pub pending_owner: usize,
     /// A ledger request is waiting for `pending_forwards` to reach 0 before it may run.
     pub waiting_for_answers: bool,
+    /// Listed in the worker's connections with replies waiting for the log (`durable_waiting`).
+    pub durable_listed: bool,
     /// Paused by the worker: `tickets` is full, or `waiting_for_answers` (resumed when neither
     /// holds any more).
     pub paused: bool,
@@ -53,6 +59,7 @@ impl Connection {
             pending_forwards: 0,
             pending_owner: 0,
             waiting_for_answers: false,
+            durable_listed: false,
             paused: false,
             binary,
             parser: RequestParser::new(limits),
@@ -69,13 +76,34 @@ impl Connection {
     pub fn hold_reply(&mut self, bytes: &[u8], close: bool) {
         debug_assert!(
             !self.tickets.is_empty(),
-            "replies are held only behind a forwarded one"
+            "replies are held only behind a forwarded or waiting one"
         );
         self.ticket_bytes += bytes.len();
+        self.push_reply(bytes, close, None);
+    }
+
+    /// Queues a finished reply that may only leave once `wait` is durable (see `Ticket`).
+    pub fn hold_durable(&mut self, bytes: &[u8], close: bool, wait: Box<[u64]>) {
+        self.ticket_bytes += bytes.len();
+        self.push_reply(bytes, close, Some(wait));
+    }
+
+    /// Appends a finished reply behind the queued ones: merged into the last one when that is
+    /// finished too (the merged reply waits for both conditions), else as a new ticket.
+    fn push_reply(&mut self, bytes: &[u8], close: bool, wait: Option<Box<[u64]>>) {
         if let Some(last) = self.tickets.back_mut() {
             if let (Some(held), false) = (last.bytes.as_mut(), last.close) {
                 held.extend_from_slice(bytes);
                 last.close = close;
+                last.wait = match (last.wait.take(), wait) {
+                    (Some(mut a), Some(b)) => {
+                        a.iter_mut()
+                            .zip(b.iter())
+                            .for_each(|(x, &y)| *x = (*x).max(y));
+                        Some(a)
+                    }
+                    (a, b) => a.or(b),
+                };
                 return;
             }
         }
@@ -85,6 +113,7 @@ impl Connection {
             id,
             bytes: Some(bytes.to_vec()),
             close,
+            wait,
         });
     }
 
@@ -108,6 +137,7 @@ impl Connection {
             id,
             bytes: None,
             close: false,
+            wait: None,
         });
         id
     }

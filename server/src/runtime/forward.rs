@@ -35,6 +35,8 @@ pub struct Answer {
     pub bytes: Vec<u8>,
     /// The request was malformed: close the connection after the reply.
     pub close: bool,
+    /// The reply may leave once every partition is durable up to these effect seqs.
+    pub wait: Option<Box<[u64]>>,
 }
 
 pub enum Message {
@@ -234,11 +236,13 @@ impl Worker {
                         if outcome.error {
                             self.counters.error_replies += 1;
                         }
+                        let wait = self.after_ledger_request();
                         let answer = Answer {
                             conn: r.conn,
                             ticket: r.ticket,
                             bytes,
                             close: outcome.close,
+                            wait,
                         };
                         self.send(r.origin, Message::Answer(Box::new(answer)));
                     }
@@ -302,31 +306,13 @@ impl Worker {
             c.ticket_bytes += answer.bytes.len();
             t.bytes = Some(answer.bytes);
             t.close = answer.close;
+            t.wait = answer.wait;
             debug_assert!(c.pending_forwards > 0);
             c.pending_forwards -= 1;
             if c.pending_forwards == 0 {
                 c.waiting_for_answers = false;
             }
         }
-        while c.tickets.front().is_some_and(|t| t.bytes.is_some()) {
-            let Some(t) = c.tickets.pop_front() else {
-                break;
-            };
-            let bytes = t.bytes.unwrap_or_default();
-            c.ticket_bytes -= bytes.len();
-            if let Some(out) = io.output(answer.conn) {
-                out.extend_from_slice(&bytes);
-            }
-            if t.close {
-                c.tickets.clear();
-                c.ticket_bytes = 0;
-                io.close(answer.conn);
-                return;
-            }
-        }
-        if c.may_resume() {
-            c.paused = false;
-            io.resume(answer.conn);
-        }
+        self.drain_tickets(io, answer.conn);
     }
 }

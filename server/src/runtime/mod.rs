@@ -4,6 +4,7 @@
 
 mod binary_conn;
 mod connection;
+mod durable;
 pub(crate) mod forward;
 mod lookahead;
 pub use forward::owner_elsewhere;
@@ -24,6 +25,8 @@ pub(crate) struct Runtime {
     pub mesh: forward::Mesh,
     /// Every worker's waker, index = worker number (set once all loops exist).
     pub wakers: OnceLock<Vec<Waker>>,
+    /// Durable-ledger state the workers share (None: the ledger is volatile).
+    pub durability: Option<Arc<crate::durability::Shared>>,
 }
 
 impl Runtime {
@@ -39,14 +42,9 @@ impl Runtime {
 }
 
 /// Runs the server until it is shut down. Prints `listening on <protocol> <address>` for each
-/// listener once all workers are ready.
-pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
-    if let Some(dir) = &config.ledger.data_dir {
-        return Err(format!(
-            "ledger.data_dir {}: the durable ledger (write-ahead log) is not in this build yet; remove data_dir to run a volatile ledger",
-            dir.display()
-        ));
-    }
+/// listener once all workers are ready, then `ringledger-server ready: N worker(s), engine E`.
+/// `config_path` is the file `config` came from (None: the defaults).
+pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
     let metrics_listener = match config.metrics.address {
         Some(addr) => Some(crate::metrics::bind(addr)?),
         None => None,
@@ -92,10 +90,14 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
         max_request_bytes: config.limits.max_request_bytes,
         workers,
         tcp_port: addresses.first().map_or(0, |a| a.port()),
-        config_file: std::fs::canonicalize(config_path)
-            .unwrap_or_else(|_| config_path.to_path_buf())
-            .display()
-            .to_string(),
+        config_file: config_path
+            .map(|p| {
+                std::fs::canonicalize(p)
+                    .unwrap_or_else(|_| p.to_path_buf())
+                    .display()
+                    .to_string()
+            })
+            .unwrap_or_default(),
         ledger: ledger::LedgerConfig {
             partitions: config.partitions(),
             max_accounts: config.ledger.max_accounts as usize,
@@ -104,10 +106,23 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
         },
     };
     let state = Arc::new(ServerState::new(options)?);
+    // The durable ledger: lock the data directory, replay its logs into the ledger, open each
+    // worker's log for appending. Nothing listens before this succeeds.
+    let (durability, mut logs) = match &config.ledger.data_dir {
+        Some(dir) => {
+            let opened = crate::durability::open(dir, &state.ledger, workers)?;
+            println!("{}", opened.report.line(dir));
+            crate::ledger_ops::record_effects();
+            let _ = state.durability.set(opened.shared.clone());
+            (Some(opened.shared), opened.logs)
+        }
+        None => (None, Vec::new()),
+    };
     let runtime = Arc::new(Runtime {
         state,
         mesh: forward::Mesh::new(workers, config.ledger.forward_queue_depth),
         wakers: OnceLock::new(),
+        durability,
     });
 
     let cores = if config.server.pin_cores {
@@ -134,6 +149,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<(), String> {
             config: config.clone(),
             listeners,
             listener_protocols: config.listeners.iter().map(|l| l.protocol).collect(),
+            log: logs.get_mut(index).and_then(Option::take),
         };
         let tx = ready_tx.clone();
         let thread = std::thread::Builder::new()

@@ -35,6 +35,8 @@ pub(crate) struct WorkerSetup {
     pub config: Config,
     pub listeners: Vec<TcpListener>,
     pub listener_protocols: Vec<ListenerProtocol>,
+    /// This worker's write-ahead log, opened (and recovered) before the workers start.
+    pub log: Option<crate::durability::log::WorkerLog>,
 }
 
 /// Client ids another thread asked this worker to close (CLIENT KILL).
@@ -71,6 +73,12 @@ pub(crate) struct Worker {
     histograms_published: Instant,
     ticks: u64,
     pub(crate) shutting_down: bool,
+    /// This worker's write-ahead log (None: the ledger is volatile).
+    pub(crate) log: Option<crate::durability::log::WorkerLog>,
+    /// Connections with replies waiting for the log (see `durable`).
+    pub(crate) durable_waiting: Vec<ConnId>,
+    /// Scratch for the ledger's effect seqs.
+    pub(crate) seqs: Vec<u64>,
 }
 
 /// Builds the loop on this thread, reports readiness, and runs until shutdown.
@@ -127,12 +135,21 @@ pub(crate) fn run(
         histograms_published: Instant::now(),
         ticks: 0,
         shutting_down: false,
+        log: setup.log,
+        durable_waiting: Vec::new(),
+        seqs: Vec::new(),
     };
     let _ = ready.send(Ok((setup.index, waker, event_loop.engine().name())));
     let result = event_loop
         .run(&mut worker)
         .map_err(|e| format!("worker {}: {e}", setup.index));
     worker.publish();
+    if let Some(log) = worker.log.as_mut() {
+        // Every reply has left (the loop drained): record that this log ended cleanly.
+        if let Err(e) = log.close_cleanly() {
+            crate::durability::fail_stop(&e);
+        }
+    }
     result
 }
 
@@ -265,7 +282,18 @@ impl Worker {
                     drop(args); // they may borrow the parser: end that before touching `self`
                     self.counters.net_output_bytes += written as u64;
                     pos += consumed;
-                    if holding && !self.held.is_empty() {
+                    if let Some(wait) = self.after_ledger_request() {
+                        // The reply reveals effects not yet on disk: it waits, in order.
+                        let reply: Vec<u8> = if holding {
+                            self.held.split().to_vec()
+                        } else {
+                            match io.output(conn) {
+                                Some(out) => out.split_off(before).to_vec(),
+                                None => return data.len(),
+                            }
+                        };
+                        self.hold_until_durable(io, conn, &reply, false, wait);
+                    } else if holding && !self.held.is_empty() {
                         let reply = std::mem::take(&mut self.held);
                         self.send_in_order(io, conn, &reply, false);
                         self.held = reply;
@@ -322,11 +350,10 @@ impl Worker {
         let ledger = &self.runtime.state.ledger;
         let now = ledger_ops::now_ns();
         for &p in &self.owned_partitions {
-            let mut held = ledger.lock(&[p]);
-            if held.next_expiry().is_some_and(|at| at <= now) {
-                ledger.expire_pending(&mut held, now);
-            }
+            ledger_ops::expire(ledger, p, now);
         }
+        // Their effects go to this worker's log with the next group.
+        self.stage_effects();
     }
 }
 
@@ -390,6 +417,7 @@ impl Handler for Worker {
     fn on_wake(&mut self, io: &mut Io<'_>) {
         self.counters.worker_wakeups += 1;
         self.drain_mesh(io);
+        self.recheck_durable(io);
         let kills = std::mem::take(&mut *self.mailbox.kills.lock());
         for client_id in kills {
             let target = self
@@ -419,6 +447,11 @@ impl Handler for Worker {
         let state = self.runtime.state.clone();
         let now = now_ms();
         self.expire_pending();
+        if let Some(log) = self.log.as_mut().filter(|l| l.out_of_space()) {
+            if let Err(e) = log.prepare_segments() {
+                crate::durability::fail_stop(&e);
+            }
+        }
         if self.index == 0 {
             // One worker does the store-wide housekeeping.
             state.cache.active_expire(now, ACTIVE_EXPIRE_SHARDS);
@@ -447,6 +480,7 @@ impl Handler for Worker {
     }
 
     fn on_turn_end(&mut self, io: &mut Io<'_>) {
+        self.flush_log(io);
         self.flush_outbox();
         self.counters.recv_buffer_parks = io.recv_buffer_parks();
         self.counters.coalesced_waits = io.coalesced_waits();

@@ -1,0 +1,161 @@
+//! Replies that wait for the write-ahead log, on a worker.
+//!
+//! After every ledger request the worker stages the effects it committed in its own log
+//! (`durability::WorkerLog`), then decides about the reply: it may leave only when every
+//! partition is durable up to the effect seqs the ledger had when the reply was computed, so a
+//! reply never reveals a batch (its own, or another one it read) that a crash could still
+//! lose. In the common case nothing is in flight and the reply leaves at once; otherwise it
+//! waits in the connection's tickets, in request order, with the replies behind it.
+//!
+//! At the end of each loop turn the worker writes and syncs what it staged (one group: every
+//! batch of every connection this turn), marks those parts durable, sends the replies that
+//! were waiting for them, and wakes the other workers whose replies wait on a watermark that
+//! moved.
+
+use super::worker::Worker;
+use io_driver::{ConnId, Io};
+
+impl Worker {
+    /// Call after a ledger request ran on this thread (any path): stages its effects in this
+    /// worker's log and returns what its reply must wait for (None: it may leave now).
+    pub(crate) fn after_ledger_request(&mut self) -> Option<Box<[u64]>> {
+        if !crate::ledger_ops::take_touched() {
+            return None;
+        }
+        self.stage_effects();
+        let d = self.runtime.durability.as_ref()?;
+        self.runtime.state.ledger.effect_seqs(&mut self.seqs);
+        if d.watermarks.covers(&self.seqs) {
+            return None;
+        }
+        Some(self.seqs.clone().into_boxed_slice())
+    }
+
+    /// Moves the effects this thread's ledger commits recorded into this worker's log.
+    pub(crate) fn stage_effects(&mut self) {
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        crate::ledger_ops::take_effects(|payload| {
+            if let Err(e) = log.stage(payload) {
+                crate::durability::fail_stop(&e);
+            }
+        });
+    }
+
+    /// Queues `reply` on `conn` behind everything before it, to leave once `wait` is durable.
+    pub(crate) fn hold_until_durable(
+        &mut self,
+        io: &mut Io<'_>,
+        conn: ConnId,
+        reply: &[u8],
+        close: bool,
+        wait: Box<[u64]>,
+    ) {
+        let Some(c) = self.slot(conn) else {
+            return;
+        };
+        c.hold_durable(reply, close, wait);
+        if close || c.tickets_full() {
+            c.paused = !close;
+            io.pause(conn);
+        }
+        self.list_waiting(conn);
+    }
+
+    /// Remembers that `conn` has replies waiting for the log.
+    fn list_waiting(&mut self, conn: ConnId) {
+        let Some(c) = self.slot(conn) else {
+            return;
+        };
+        if !c.durable_listed {
+            c.durable_listed = true;
+            self.durable_waiting.push(conn);
+        }
+    }
+
+    /// Sends every reply of `conn` that is now first in line and free to leave.
+    pub(crate) fn drain_tickets(&mut self, io: &mut Io<'_>, conn: ConnId) {
+        let runtime = self.runtime.clone();
+        let watermarks = runtime.durability.as_ref().map(|d| &d.watermarks);
+        let Some(c) = self.slot(conn) else {
+            return;
+        };
+        while let Some(front) = c.tickets.front() {
+            if front.bytes.is_none() {
+                break;
+            }
+            if let (Some(wait), Some(w)) = (&front.wait, watermarks) {
+                if !w.covers(wait) {
+                    break;
+                }
+            }
+            let Some(t) = c.tickets.pop_front() else {
+                break;
+            };
+            let bytes = t.bytes.unwrap_or_default();
+            c.ticket_bytes -= bytes.len();
+            if let Some(out) = io.output(conn) {
+                out.extend_from_slice(&bytes);
+            }
+            if t.close {
+                c.tickets.clear();
+                c.ticket_bytes = 0;
+                io.close(conn);
+                return;
+            }
+        }
+        let waits = c.tickets.front().is_some_and(|t| t.wait.is_some());
+        if c.may_resume() {
+            c.paused = false;
+            io.resume(conn);
+        }
+        if waits {
+            self.list_waiting(conn);
+        }
+    }
+
+    /// Sends the replies whose wait is over, on every connection that had one waiting.
+    pub(crate) fn recheck_durable(&mut self, io: &mut Io<'_>) {
+        if self.durable_waiting.is_empty() {
+            return;
+        }
+        let Some(d) = self.runtime.durability.clone() else {
+            return;
+        };
+        // Registered before looking, so a watermark moving meanwhile wakes this worker.
+        d.watermarks.add_waiter(self.index);
+        let conns = std::mem::take(&mut self.durable_waiting);
+        for conn in conns {
+            if let Some(c) = self.slot(conn) {
+                c.durable_listed = false;
+            }
+            self.drain_tickets(io, conn);
+        }
+    }
+
+    /// End of a loop turn: writes and syncs the staged effects as one group, marks them
+    /// durable, releases the replies that waited for them, and wakes the workers whose
+    /// replies wait on a watermark that moved. A failed write or sync stops the process.
+    pub(crate) fn flush_log(&mut self, io: &mut Io<'_>) {
+        self.stage_effects();
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        if !log.has_staged() {
+            return;
+        }
+        let durable = match log.flush() {
+            Ok(parts) => parts,
+            Err(e) => crate::durability::fail_stop(&e),
+        };
+        let Some(d) = self.runtime.durability.clone() else {
+            return;
+        };
+        if d.watermarks.mark_durable(durable.iter().copied()) {
+            let woken = d.watermarks.take_waiters() & !(1 << (self.index % 64));
+            self.wake_at_turn_end |= woken;
+        }
+        self.recheck_durable(io);
+    }
+}
