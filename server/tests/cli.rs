@@ -116,7 +116,7 @@ fn start_up_lines_say_config_ledger_listeners_and_engine() {
     let canonical = std::fs::canonicalize(&config).unwrap();
     let want = [
         format!("config {}", canonical.display()),
-        "ledger: volatile (in memory; no data_dir)".to_string(),
+        "ledger: volatile (in memory; no data_dir): a restart loses it".to_string(),
         "listening on resp 127.0.0.1:".to_string(),
         "listening on binary 127.0.0.1:".to_string(),
         "listening on metrics http://127.0.0.1:".to_string(),

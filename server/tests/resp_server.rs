@@ -335,22 +335,18 @@ fn check_validates_configs() {
         err.contains("uring.buffer_count") && err.contains("1000"),
         "{err}"
     );
-    // The shipped examples are valid.
-    for example in ["example.toml", "durable.toml"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../config")
-            .join(example);
-        let out = Command::new(common::binary())
-            .arg("--check")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{example}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    // The shipped example is valid (its data_dir need not exist yet).
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml");
+    let out = Command::new(common::binary())
+        .arg("--check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "example.toml: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

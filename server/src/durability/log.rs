@@ -1,51 +1,37 @@
 //! One worker's write-ahead log: the effects of the batches this worker executed, appended as
-//! records to an open group, written and synced as one group at the end of each loop turn.
+//! records to an open group. At the end of a loop turn the open group goes to the syncer (one
+//! group in flight); what the worker stages meanwhile forms the next group, sent as soon as the
+//! previous one is durable.
 //!
 //! The format, the group-commit state machine and recovery are the `wal` crate's; this is the
-//! server's side: real segment files (`wal::FileStore`), a spare segment always prepared ahead
-//! so a batch never waits for one (and a full disk shows up as a refused segment before the
-//! log runs out), and which partitions' effects each group made durable.
+//! server's side: real segment files, a spare segment always prepared ahead so a batch never
+//! waits for one (a full disk shows up as a refused segment before the log runs out), and which
+//! partitions' effects each group made durable.
 
 use super::data_dir::DataDir;
-use std::time::Instant;
-use wal::{FileStore, GroupWrite, RecordKind, Recovered, SegmentStore, WalConfig, WalWriter};
+use super::io_threads::{fault_from_env, Fault, Preparer, Syncer};
+use wal::{FileStore, RecordKind, Recovered, WalConfig, WalWriter};
 
 pub struct WorkerLog {
     core: usize,
-    store: FileStore,
     writer: WalWriter,
     /// (partition, seq) of the effects in the open group.
     staged: Vec<(usize, u64)>,
     staged_records: u64,
-    /// Effects made durable by groups written since the last [`WorkerLog::flush`] returned.
+    /// The group at the syncer: its effects and record count.
+    in_flight: Option<(Vec<(usize, u64)>, u64)>,
+    /// Effects made durable since the last [`WorkerLog::collect`].
     durable: Vec<(usize, u64)>,
     /// The last segment preparation failed for lack of space: creates are refused meanwhile
     /// (see `ledger_ops::set_log_out_of_space`), and it is retried on the housekeeping tick.
     out_of_space: bool,
     /// Test hook: fail the Nth write or sync from start (see [`Fault`]).
     fault: Option<Fault>,
-    writes: u64,
+    preparer: Preparer,
+    /// Started with the worker's loop ([`WorkerLog::start`]): it needs the loop's waker.
+    syncer: Option<Syncer>,
+    data_dir: std::path::PathBuf,
     stats: std::sync::Arc<super::Shared>,
-}
-
-/// A failure injected for tests through `RINGLEDGER_TEST_WAL_FAULT=write:N` or `sync:N`: the
-/// Nth group write (or sync) of every worker's log fails with EIO, exercising the real
-/// failure path (the process stops; a restart recovers).
-#[derive(Clone, Copy, Debug)]
-enum Fault {
-    Write(u64),
-    Sync(u64),
-}
-
-fn fault_from_env() -> Option<Fault> {
-    let v = std::env::var("RINGLEDGER_TEST_WAL_FAULT").ok()?;
-    let (kind, n) = v.split_once(':')?;
-    let n = n.parse().ok()?;
-    match kind {
-        "write" => Some(Fault::Write(n)),
-        "sync" => Some(Fault::Sync(n)),
-        _ => None,
-    }
 }
 
 impl WorkerLog {
@@ -63,53 +49,88 @@ impl WorkerLog {
         let shown = shown.display();
         wal::seal(&mut store, recovered).map_err(|e| format!("{shown}: {e}"))?;
         let writer = WalWriter::resume(config, recovered).map_err(|e| format!("{shown}: {e}"))?;
+        drop(store);
         let mut log = WorkerLog {
             core,
-            store,
             writer,
             staged: Vec::new(),
             staged_records: 0,
+            in_flight: None,
             durable: Vec::new(),
             out_of_space: false,
             fault: fault_from_env(),
-            writes: 0,
+            preparer: Preparer::spawn(data_dir.path(), core)?,
+            syncer: None,
+            data_dir: data_dir.path().to_path_buf(),
             stats,
         };
-        log.prepare_segments()?;
+        log.prepare_segments(true)?;
         Ok(log)
     }
 
-    /// Creates the segments the writer wants ready (the next one and a spare). Out of disk
-    /// space, the log goes on in the room it has and creates are refused until a retry
+    /// Keeps the segments the writer wants ready (the next one and a spare): asks the
+    /// preparer thread for the next, and takes the ones it finished. With `wait`, blocks until
+    /// the writer has every segment it wants (start-up, or a log that outran its spare). Out
+    /// of disk space, the log goes on in the room it has and creates are refused until a retry
     /// succeeds; any other failure is fatal.
-    pub fn prepare_segments(&mut self) -> Result<(), String> {
-        while let Some(n) = self.writer.needs_segment() {
-            let size = self.writer.config().segment_size;
-            if let Err(e) = self.store.create_segment(n, size) {
-                let full = matches!(
-                    e.source.raw_os_error(),
-                    Some(libc::ENOSPC) | Some(libc::EDQUOT)
-                );
-                // Room for the next group must exist: only a spare may be missing.
-                if full && self.writer.fits(0) {
-                    if !self.out_of_space {
-                        self.out_of_space = true;
-                        crate::ledger_ops::set_log_out_of_space(true);
-                        eprintln!(
-                            "ringledger-server: ledger disk full: core {}: {e}; refusing ledger \
-                             creates until space is freed",
-                            self.core
-                        );
+    pub fn prepare_segments(&mut self, wait: bool) -> Result<(), String> {
+        loop {
+            let done = if wait && self.preparer.requested.is_some() {
+                self.preparer.done.recv().ok()
+            } else {
+                self.preparer.done.try_recv().ok()
+            };
+            if let Some((n, result)) = done {
+                self.preparer.requested = None;
+                match result {
+                    Ok(()) => {
+                        self.writer.segment_ready(n);
+                        self.space_again();
                     }
-                    return Ok(());
+                    Err(e) => {
+                        let full = matches!(
+                            e.source.raw_os_error(),
+                            Some(libc::ENOSPC) | Some(libc::EDQUOT)
+                        );
+                        // Room for the next group must exist: only a spare may be missing.
+                        if full && self.writer.fits(0) {
+                            self.no_space(&e);
+                            return Ok(());
+                        }
+                        return Err(format!(
+                            "core {}: cannot prepare segment {n}: {e}",
+                            self.core
+                        ));
+                    }
                 }
-                return Err(format!(
-                    "core {}: cannot prepare segment {n}: {e}",
-                    self.core
-                ));
+                continue;
             }
-            self.writer.segment_ready(n);
+            match self.writer.needs_segment() {
+                Some(n) if self.preparer.requested.is_none() => {
+                    let size = self.writer.config().segment_size;
+                    self.preparer
+                        .ask(n, size)
+                        .map_err(|e| format!("core {}: {e}", self.core))?;
+                }
+                Some(_) if wait => {} // wait for the one requested
+                _ => return Ok(()),
+            }
         }
+    }
+
+    fn no_space(&mut self, e: &wal::StoreError) {
+        if !self.out_of_space {
+            self.out_of_space = true;
+            crate::ledger_ops::set_log_out_of_space(true);
+            eprintln!(
+                "ringledger-server: ledger disk full: core {}: {e}; refusing ledger creates \
+                 until space is freed",
+                self.core
+            );
+        }
+    }
+
+    fn space_again(&mut self) {
         if self.out_of_space {
             self.out_of_space = false;
             crate::ledger_ops::set_log_out_of_space(false);
@@ -118,7 +139,6 @@ impl WorkerLog {
                 self.core
             );
         }
-        Ok(())
     }
 
     /// Whether the last segment preparation failed for lack of space.
@@ -153,7 +173,13 @@ impl WorkerLog {
         let parts = ledger::effects::decode(payload)
             .map_err(|e| format!("core {}: encoding effects: {e}", self.core))?;
         if !self.writer.fits(payload.len()) {
-            self.write_group()?;
+            // The open group is full: send it (after the one in flight).
+            self.wait()?;
+            self.submit()?;
+        }
+        if !self.writer.fits(payload.len()) {
+            // The log outran its spare segment: wait for the preparer.
+            self.prepare_segments(true)?;
         }
         self.writer
             .append(RecordKind::Batch, payload)
@@ -168,66 +194,90 @@ impl WorkerLog {
         self.staged_records > 0
     }
 
-    /// Writes and syncs the open group; returns every effect made durable since the last call.
-    pub fn flush(&mut self) -> Result<Vec<(usize, u64)>, String> {
-        if self.has_staged() {
-            self.write_group()?;
-        }
-        Ok(std::mem::take(&mut self.durable))
+    /// Starts the syncer; `wake` wakes the worker's loop when a group is durable.
+    pub fn start(&mut self, wake: impl Fn() + Send + 'static) -> Result<(), String> {
+        self.syncer = Some(Syncer::spawn(&self.data_dir, self.core, self.fault, wake)?);
+        Ok(())
     }
 
-    fn write_group(&mut self) -> Result<(), String> {
+    /// Sends the open group to the syncer, unless a group is in flight (then it goes when that
+    /// one is durable, from [`WorkerLog::collect`]).
+    pub fn submit(&mut self) -> Result<(), String> {
+        if self.in_flight.is_some() || !self.has_staged() {
+            return Ok(());
+        }
         let Some(write) = self.writer.take_write() else {
             return Ok(());
         };
-        let sync_us = self.write_synced(&write)?;
-        let bytes = write.bytes().len() as u64;
-        self.writer.complete(write);
-        self.durable.append(&mut self.staged);
-        let records = std::mem::take(&mut self.staged_records);
-        self.stats.stats.note_group(records, bytes, sync_us);
-        // The segment the next group may need, and a spare, before any reply waits on it.
-        self.prepare_segments()
+        let syncer = self
+            .syncer
+            .as_ref()
+            .ok_or_else(|| format!("core {}: log not started", self.core))?;
+        syncer.submit(write)?;
+        let parts = std::mem::take(&mut self.staged);
+        self.in_flight = Some((parts, std::mem::take(&mut self.staged_records)));
+        Ok(())
     }
 
-    /// Writes one group and syncs it; returns how long that took (µs).
-    fn write_synced(&mut self, write: &GroupWrite) -> Result<u64, String> {
-        let started = Instant::now();
-        self.writes += 1;
-        let injected = |what: &str| {
-            format!(
-                "core {}: {what} of segment {} failed: Input/output error (injected by \
-                 RINGLEDGER_TEST_WAL_FAULT)",
-                self.core,
-                write.segment()
-            )
+    /// Takes the syncer's report when the group in flight is durable (waiting for it with
+    /// `block`), then sends the next group if one is staged.
+    fn complete(&mut self, block: bool) -> Result<(), String> {
+        let Some(syncer) = self.syncer.as_ref() else {
+            return Ok(());
         };
-        if matches!(self.fault, Some(Fault::Write(n)) if n == self.writes) {
-            return Err(injected("write"));
+        if self.in_flight.is_none() {
+            return Ok(());
         }
-        self.store
-            .write(write.segment(), write.offset(), write.bytes())
-            .map_err(|e| format!("core {}: {e}", self.core))?;
-        if matches!(self.fault, Some(Fault::Sync(n)) if n == self.writes) {
-            return Err(injected("sync"));
+        let report = if block {
+            syncer.done.recv().ok()
+        } else {
+            syncer.done.try_recv().ok()
+        };
+        let Some((write, result)) = report else {
+            return Ok(());
+        };
+        let sync_us = result?;
+        let bytes = write.bytes().len() as u64;
+        self.writer.complete(write);
+        if let Some((mut parts, records)) = self.in_flight.take() {
+            self.durable.append(&mut parts);
+            self.stats.stats.note_group(records, bytes, sync_us);
         }
-        self.store
-            .sync(write.segment())
-            .map_err(|e| format!("core {}: {e}", self.core))?;
-        Ok(started.elapsed().as_micros() as u64)
+        // Ask for the next spare as soon as the log moves into a new segment.
+        self.prepare_segments(false)?;
+        self.submit()
+    }
+
+    /// Waits until no group is in flight (nor staged behind it).
+    fn wait(&mut self) -> Result<(), String> {
+        // `complete` sends the next staged group at once: this waits for that one too.
+        while self.in_flight.is_some() {
+            self.complete(true)?;
+        }
+        Ok(())
+    }
+
+    /// The effects made durable since the last call (the syncer's finished group, if any; the
+    /// next group goes out at once).
+    pub fn collect(&mut self) -> Result<Vec<(usize, u64)>, String> {
+        self.complete(false)?;
+        Ok(std::mem::take(&mut self.durable))
     }
 
     /// At a graceful stop, after the last reply: writes what is staged and a clean-shutdown
     /// record, so the next start knows this log ended on purpose.
     pub fn close_cleanly(&mut self) -> Result<(), String> {
-        self.flush()?;
+        self.wait()?;
+        self.submit()?;
+        self.wait()?;
+        if !self.writer.fits(0) {
+            self.prepare_segments(true)?;
+        }
         self.writer
             .append(RecordKind::CleanShutdown, &[])
             .map_err(|e| format!("core {}: {e}", self.core))?;
-        if let Some(write) = self.writer.take_write() {
-            self.write_synced(&write)?;
-            self.writer.complete(write);
-        }
-        Ok(())
+        self.staged_records += 1;
+        self.submit()?;
+        self.wait()
     }
 }

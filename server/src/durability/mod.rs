@@ -2,7 +2,8 @@
 //! executing worker's write-ahead log, and no reply leaves before what it reveals is on disk.
 //!
 //! - [`data_dir`]: the directory, its single-server lock and its identity (META).
-//! - [`log`]: one worker's log: stage a batch's effects, write and sync a group.
+//! - [`log`]: one worker's log: stage a batch's effects; groups written and synced by a thread
+//!   beside the worker (`io_threads`), one at a time.
 //! - [`recovery`]: at start-up, every worker log read back, verified and replayed.
 //! - [`watermark`]: which effects of each partition are durable, and who waits for them.
 //!
@@ -10,6 +11,7 @@
 //! ("Durability").
 
 pub mod data_dir;
+mod io_threads;
 pub mod log;
 pub mod recovery;
 pub mod watermark;

@@ -7,10 +7,11 @@
 //! lose. In the common case nothing is in flight and the reply leaves at once; otherwise it
 //! waits in the connection's tickets, in request order, with the replies behind it.
 //!
-//! At the end of each loop turn the worker writes and syncs what it staged (one group: every
-//! batch of every connection this turn), marks those parts durable, sends the replies that
-//! were waiting for them, and wakes the other workers whose replies wait on a watermark that
-//! moved.
+//! At the end of each loop turn the worker hands what it staged (one group: every batch of
+//! every connection since the last group left) to its log's syncer thread, unless a group is
+//! still being written; the syncer wakes the loop when the group is durable, and the worker
+//! then marks those parts durable, sends the replies that waited for them, sends the next
+//! group, and wakes the other workers whose replies wait on a watermark that moved.
 
 use super::worker::Worker;
 use io_driver::{ConnId, Io};
@@ -134,27 +135,37 @@ impl Worker {
         }
     }
 
-    /// End of a loop turn: writes and syncs the staged effects as one group, marks them
-    /// durable, releases the replies that waited for them, and wakes the workers whose
-    /// replies wait on a watermark that moved. A failed write or sync stops the process.
+    /// End of a loop turn: stages what this turn's commits left, sends the open group to the
+    /// log's syncer unless one is in flight, and takes in a group that became durable.
     pub(crate) fn flush_log(&mut self, io: &mut Io<'_>) {
         self.stage_effects();
         let Some(log) = self.log.as_mut() else {
             return;
         };
-        if !log.has_staged() {
-            return;
+        if let Err(e) = log.submit() {
+            crate::durability::fail_stop(&e);
         }
-        let durable = match log.flush() {
+        self.collect_log(io);
+    }
+
+    /// A group may have become durable (the syncer wakes the loop): marks its effects durable,
+    /// releases the replies that waited for them, and wakes the workers whose replies wait on
+    /// a watermark that moved. A failed write or sync stops the process.
+    pub(crate) fn collect_log(&mut self, io: &mut Io<'_>) {
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        let durable = match log.collect() {
             Ok(parts) => parts,
             Err(e) => crate::durability::fail_stop(&e),
         };
-        let Some(d) = self.runtime.durability.clone() else {
-            return;
-        };
-        if d.watermarks.mark_durable(durable.iter().copied()) {
-            let woken = d.watermarks.take_waiters() & !(1 << (self.index % 64));
-            self.wake_at_turn_end |= woken;
+        if !durable.is_empty() {
+            if let Some(d) = self.runtime.durability.clone() {
+                if d.watermarks.mark_durable(durable.iter().copied()) {
+                    let woken = d.watermarks.take_waiters() & !(1 << (self.index % 64));
+                    self.wake_at_turn_end |= woken;
+                }
+            }
         }
         self.recheck_durable(io);
     }

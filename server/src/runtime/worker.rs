@@ -139,6 +139,13 @@ pub(crate) fn run(
         durable_waiting: Vec::new(),
         seqs: Vec::new(),
     };
+    if let Some(log) = worker.log.as_mut() {
+        let wake = waker.clone();
+        if let Err(e) = log.start(move || wake.wake()) {
+            let _ = ready.send(Err(e.clone()));
+            return Err(e);
+        }
+    }
     let _ = ready.send(Ok((setup.index, waker, event_loop.engine().name())));
     let result = event_loop
         .run(&mut worker)
@@ -417,7 +424,7 @@ impl Handler for Worker {
     fn on_wake(&mut self, io: &mut Io<'_>) {
         self.counters.worker_wakeups += 1;
         self.drain_mesh(io);
-        self.recheck_durable(io);
+        self.collect_log(io);
         let kills = std::mem::take(&mut *self.mailbox.kills.lock());
         for client_id in kills {
             let target = self
@@ -448,7 +455,7 @@ impl Handler for Worker {
         let now = now_ms();
         self.expire_pending();
         if let Some(log) = self.log.as_mut().filter(|l| l.out_of_space()) {
-            if let Err(e) = log.prepare_segments() {
+            if let Err(e) = log.prepare_segments(false) {
                 crate::durability::fail_stop(&e);
             }
         }
