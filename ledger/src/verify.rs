@@ -49,19 +49,55 @@ impl Ledger {
         (states, self.transfers.committed_orphan_ids())
     }
 
-    /// Checks the ledger's invariants: per ledger Σdebits = Σcredits (pending and posted); no
-    /// balance limit broken; pending balances equal the sum of pending transfers; timestamps
-    /// unique; every committed transfer in its partition's log exactly once, logs and indexes
-    /// in timestamp order; table usage within its counters.
-    pub fn verify(&self) -> Result<(), String> {
-        let mut held = self.lock_all();
+    /// The account-level invariants, in time linear in the accounts and pending transfers (what
+    /// start-up checks after replaying a log; [`Ledger::verify`] checks these and every index):
+    /// per ledger Σdebits = Σcredits (pending and posted); no balance limit broken; no account
+    /// id 0 or 2^128-1 or ledger 0, each in its ledger's partition; every account's pending
+    /// balances equal the sums of its pending transfers.
+    pub fn verify_balances(&self) -> Result<(), String> {
+        let held = self.lock_all();
         let accounts = self.all_accounts_unlocked();
+        self.check_accounts(&accounts)?;
+        let pending_sums = self.pending_sums(&held);
+        drop(held);
+        Self::check_pending(&accounts, &pending_sums)
+    }
+
+    fn pending_sums(&self, held: &crate::ledger::Held<'_>) -> HashMap<u128, (u128, u128)> {
+        let mut sums: HashMap<u128, (u128, u128)> = HashMap::new();
+        for g in &held.guards {
+            for (&slot, &state) in &g.pending {
+                if state == PendingState::Pending {
+                    let t: Transfer = self.transfers.read(slot);
+                    sums.entry(t.debit_account_id).or_default().0 += t.amount;
+                    sums.entry(t.credit_account_id).or_default().1 += t.amount;
+                }
+            }
+        }
+        sums
+    }
+
+    fn check_pending(
+        accounts: &[Account],
+        pending_sums: &HashMap<u128, (u128, u128)>,
+    ) -> Result<(), String> {
+        for a in accounts {
+            let (d, c) = pending_sums.get(&a.id).copied().unwrap_or((0, 0));
+            if a.debits_pending != d || a.credits_pending != c {
+                return Err(format!(
+                    "account {}: pending balances {}/{} but pending transfers sum to {d}/{c}",
+                    a.id, a.debits_pending, a.credits_pending
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_accounts(&self, accounts: &[Account]) -> Result<(), String> {
         // Per-ledger sums are 192-bit (u128 + carry count): many accounts may each hold
         // balances near 2^128.
         let mut sums: BTreeMap<u32, [(u128, u64); 4]> = BTreeMap::new();
-        let mut by_id: HashMap<u128, &Account> = HashMap::new();
-        let mut timestamps = Vec::new();
-        for a in &accounts {
+        for a in accounts {
             let s = sums.entry(a.ledger).or_default();
             for (sum, x) in s.iter_mut().zip([
                 a.debits_pending,
@@ -86,8 +122,6 @@ impl Ledger {
             if a.flags & af::CREDITS_MUST_NOT_EXCEED_DEBITS != 0 && credits > a.debits_posted {
                 return Err(format!("account {} credits exceed debits", a.id));
             }
-            by_id.insert(a.id, a);
-            timestamps.push(a.timestamp);
         }
         // The fast path of create_transfers relies on these (see `create_transfer::plain`).
         for slot in self.accounts.committed_slots() {
@@ -108,21 +142,30 @@ impl Ledger {
                 return Err(format!("ledger {ledger} unbalanced: pending {dp:?} vs {cp:?}, posted {dpo:?} vs {cpo:?}"));
             }
         }
-        let mut pending_sums: HashMap<u128, (u128, u128)> = HashMap::new();
+        Ok(())
+    }
+
+    /// Checks the ledger's invariants: per ledger Σdebits = Σcredits (pending and posted); no
+    /// balance limit broken; pending balances equal the sum of pending transfers; timestamps
+    /// unique; every committed transfer in its partition's log exactly once, logs and indexes
+    /// in timestamp order; table usage within its counters.
+    pub fn verify(&self) -> Result<(), String> {
+        let mut held = self.lock_all();
+        let accounts = self.all_accounts_unlocked();
+        self.check_accounts(&accounts)?;
+        let mut by_id: HashMap<u128, &Account> = HashMap::new();
+        let mut timestamps = Vec::new();
+        for a in &accounts {
+            by_id.insert(a.id, a);
+            timestamps.push(a.timestamp);
+        }
+        let pending_sums = self.pending_sums(&held);
         let log = &self.transfers.log;
         let mut logged: HashMap<u32, usize> = HashMap::new();
         // (account id, log slot) of every account list entry.
         let mut listed: Vec<(u128, u32)> = Vec::new();
         for p in 0..self.partition_count() {
             let part = held.part(p);
-            for (&slot, &state) in &part.pending {
-                if state != PendingState::Pending {
-                    continue;
-                }
-                let t: Transfer = self.transfers.read(slot);
-                pending_sums.entry(t.debit_account_id).or_default().0 += t.amount;
-                pending_sums.entry(t.credit_account_id).or_default().1 += t.amount;
-            }
             let log_slots: Vec<u32> = (0..part.log.len()).map(|i| part.log.slot(i)).collect();
             let mut lists: Vec<(&str, Vec<u32>)> = vec![("log", log_slots.clone())];
             let account_slots: Vec<u32> =
@@ -165,15 +208,7 @@ impl Ledger {
                 return Err(format!("partition {p}: accounts out of timestamp order"));
             }
         }
-        for a in &accounts {
-            let (d, c) = pending_sums.get(&a.id).copied().unwrap_or((0, 0));
-            if a.debits_pending != d || a.credits_pending != c {
-                return Err(format!(
-                    "account {}: pending balances {}/{} but pending transfers sum to {d}/{c}",
-                    a.id, a.debits_pending, a.credits_pending
-                ));
-            }
-        }
+        Self::check_pending(&accounts, &pending_sums)?;
         // Each account list holds exactly the committed transfers on that account's side(s).
         let mut expected: Vec<(u128, u32)> = Vec::new();
         for &slot in &self.transfers.committed_slots() {
