@@ -36,6 +36,18 @@ use crate::types::{Account, Record, Transfer};
 pub const PART_HEADER: usize = 40;
 /// Part flag: the last part of its commit.
 const LAST_OF_COMMIT: u32 = 1;
+/// Part flag: a *resume* part, written by a recovery that dropped parts beyond a gap (never
+/// acknowledged): the partition's effects continue at this seq, and the seqs between the
+/// recovered prefix and this one are void (see `Ledger::replay_batches`).
+const RESUME: u32 = 2;
+
+/// Appends a resume part for `partition` at `seq` (with the clock at recovery) to `out`.
+pub fn encode_resume(out: &mut Vec<u8>, partition: usize, seq: u64, clock: u64) {
+    let start = out.len();
+    PartWriter::begin(out, seq, clock, partition).keep();
+    let at = start + 36;
+    out[at..at + 4].copy_from_slice(&(LAST_OF_COMMIT | RESUME).to_le_bytes());
+}
 
 /// The byte ranges of a payload's commits (each one or more parts that must stay together),
 /// in order; an error if the payload is malformed or does not end on a commit's last part.
@@ -63,6 +75,8 @@ pub struct Part<'a> {
     pub clock: u64,
     /// The last part of its commit.
     pub last_of_commit: bool,
+    /// A resume part (see [`encode_resume`]): no effects, a jump in the partition's seqs.
+    pub resume: bool,
     pub partition: usize,
     accounts: &'a [u8],
     transfers: &'a [u8],
@@ -145,9 +159,14 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Part<'_>>, String> {
         let partition = u32_at(16) as usize;
         let counts = [u32_at(20), u32_at(24), u32_at(28), u32_at(32)].map(|n| n as usize);
         let flags = u32_at(36);
-        if flags & !LAST_OF_COMMIT != 0 {
+        if flags & !(LAST_OF_COMMIT | RESUME) != 0 {
             return Err(format!(
                 "effects part of partition {partition}: unknown flags {flags:#x}"
+            ));
+        }
+        if flags & RESUME != 0 && counts != [0; 4] {
+            return Err(format!(
+                "resume part of partition {partition} holds records"
             ));
         }
         let sizes = [
@@ -181,6 +200,7 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Part<'_>>, String> {
             seq,
             clock,
             last_of_commit: flags & LAST_OF_COMMIT != 0,
+            resume: flags & RESUME != 0,
             partition,
             accounts: take(sizes[0]),
             transfers: take(sizes[1]),
@@ -238,6 +258,11 @@ impl<'b> PartWriter<'b> {
 
     /// The part's offset in the buffer when it holds any effect; None when it holds none (it
     /// is taken back out).
+    /// Keeps the part even if it holds no effect; returns its offset.
+    pub fn keep(self) -> usize {
+        self.start
+    }
+
     pub fn finish(self) -> Option<usize> {
         if self.out.len() == self.start + PART_HEADER {
             self.out.truncate(self.start);

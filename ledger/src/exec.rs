@@ -825,7 +825,7 @@ impl<'h, 'a> Exec<'h, 'a> {
 
 impl Exec<'_, '_> {
     /// Appends this attempt's effects to the held buffer: one part per held partition it
-    /// changed, numbered with the partition's next effects seq (stored before the commit makes
+    /// changed (and always one for the first held partition), numbered with the partition's next effects seq (stored before the commit makes
     /// them visible, see [`Ledger::effect_seqs`]).
     fn capture_effects(&mut self) {
         let ledger = self.ledger;
@@ -852,7 +852,11 @@ impl Exec<'_, '_> {
             for &(_, id) in self.expired.iter().filter(|(q, _)| *q == p) {
                 w.expired(id);
             }
-            if let Some(at) = w.finish() {
+            // The first part is kept even when empty: it carries the clock, and a batch whose
+            // events all failed handed out timestamps too (its reply must not precede a record
+            // that keeps the clock above them after a restart).
+            let kept = if i == 0 { Some(w.keep()) } else { w.finish() };
+            if let Some(at) = kept {
                 ledger.effect_seq[p].0.store(seq, Ordering::Release);
                 last = Some(at);
             }

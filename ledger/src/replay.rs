@@ -99,6 +99,14 @@ impl Ledger {
         }
     }
 
+    /// Continues partition `p`'s effect seqs at `seq` (a resume part: the seqs between the
+    /// current one and `seq` are void). For replay and start-up, before any batch runs.
+    pub fn skip_effects_to(&self, p: usize, seq: u64) {
+        let have = self.effect_seq[p].0.load(Ordering::Relaxed);
+        assert!(seq >= have, "partition {p}: resume at {seq} below {have}");
+        self.effect_seq[p].0.store(seq, Ordering::Release);
+    }
+
     /// After replay: timestamps continue above every recovered one.
     pub fn resume_clock_after(&self, timestamp: u64) {
         self.clock.0.fetch_max(timestamp, Ordering::AcqRel);
@@ -315,6 +323,11 @@ pub struct ReplaySummary {
     pub transfers: u64,
     /// Batches beyond a gap in some partition's seqs: never acknowledged, not applied.
     pub dropped: u64,
+    /// Per partition: the highest seq any batch or resume part carries, applied or not. A
+    /// recovery that dropped parts must continue the partition above this, with a resume part
+    /// (`effects::encode_resume`) logged before anything new, so a dropped part's seq is never
+    /// reused and never applies later.
+    pub max_seen: Vec<u64>,
     /// The newest timestamp any applied batch could have handed out (the clock resumes above).
     pub newest: u64,
 }
@@ -339,8 +352,11 @@ impl Ledger {
                 crate::effects::decode(b).map_err(|e| ReplayError(format!("{}: {e}", name(i))))?;
             decoded.push(parts);
         }
-        // Which batch holds each (partition, seq).
+        // Which batch holds each (partition, seq); the resume parts, by partition.
         let mut holder: HashMap<(usize, u64), usize> = HashMap::with_capacity(decoded.len());
+        let mut resumes: Vec<std::collections::BTreeMap<u64, u64>> =
+            vec![Default::default(); self.partition_count()];
+        let mut max_seen = vec![0u64; self.partition_count()];
         for (b, parts) in decoded.iter().enumerate() {
             for p in parts {
                 if p.partition >= self.partition_count() {
@@ -351,7 +367,15 @@ impl Ledger {
                         self.partition_count()
                     )));
                 }
-                if holder.insert((p.partition, p.seq), b).is_some() {
+                max_seen[p.partition] = max_seen[p.partition].max(p.seq);
+                let duplicate = if p.resume {
+                    resumes[p.partition].insert(p.seq, p.clock).is_some()
+                        || holder.contains_key(&(p.partition, p.seq))
+                } else {
+                    resumes[p.partition].contains_key(&p.seq)
+                        || holder.insert((p.partition, p.seq), b).is_some()
+                };
+                if duplicate {
                     return Err(ReplayError(format!(
                         "{}: partition {} seq {} appears twice",
                         name(b),
@@ -368,7 +392,26 @@ impl Ledger {
         let mut todo: Vec<usize> = (0..self.partition_count())
             .filter_map(|p| holder.get(&(p, 1)).copied())
             .collect();
-        while let Some(b) = todo.pop() {
+        loop {
+            let Some(b) = todo.pop() else {
+                // Stuck: where a partition stopped below a resume part, the seqs between are
+                // void (dropped by an earlier recovery); it continues after the resume.
+                let jump = (0..self.partition_count()).find_map(|p| {
+                    let (&r, &clock) = resumes[p].range(next[p]..).next()?;
+                    Some((p, r, clock))
+                });
+                let Some((p, r, clock)) = jump else {
+                    break;
+                };
+                resumes[p].remove(&r);
+                summary.newest = summary.newest.max(clock);
+                self.skip_effects_to(p, r);
+                next[p] = r + 1;
+                if let Some(&n) = holder.get(&(p, next[p])) {
+                    todo.push(n);
+                }
+                continue;
+            };
             if applied[b] {
                 continue;
             }
@@ -402,7 +445,13 @@ impl Ledger {
             }
         }
         drop(held);
-        summary.dropped = applied.iter().filter(|a| !**a).count() as u64;
+        // Resume parts are not batches of their own (they are applied as jumps above).
+        summary.dropped = applied
+            .iter()
+            .zip(&decoded)
+            .filter(|(a, parts)| !**a && !parts.iter().all(|p| p.resume))
+            .count() as u64;
+        summary.max_seen = max_seen;
         self.resume_clock_after(summary.newest);
         Ok(summary)
     }

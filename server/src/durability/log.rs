@@ -10,7 +10,7 @@
 
 use super::data_dir::DataDir;
 use super::io_threads::{fault_from_env, Fault, Preparer, Syncer};
-use wal::{FileStore, RecordKind, Recovered, WalConfig, WalWriter};
+use wal::{FileStore, RecordKind, Recovered, SegmentStore, WalConfig, WalWriter};
 
 pub struct WorkerLog {
     core: usize,
@@ -144,6 +144,31 @@ impl WorkerLog {
     /// Whether the last segment preparation failed for lack of space.
     pub fn out_of_space(&self) -> bool {
         self.out_of_space
+    }
+
+    /// Before the worker starts: appends `payload` as one record and writes and syncs it now
+    /// (recovery's resume parts, which must be durable before anything new is logged).
+    pub fn write_now(&mut self, payload: &[u8]) -> Result<(), String> {
+        let core = self.core;
+        let fail = move |e: String| format!("core {core}: {e}");
+        if !self.writer.fits(payload.len()) {
+            self.prepare_segments(true)?;
+        }
+        self.writer
+            .append(RecordKind::Batch, payload)
+            .map_err(|e| fail(e.to_string()))?;
+        let write = self
+            .writer
+            .take_write()
+            .ok_or_else(|| fail("nothing to write".into()))?;
+        let mut store =
+            FileStore::open(&self.data_dir, self.core as u16).map_err(|e| fail(e.to_string()))?;
+        store
+            .write(write.segment(), write.offset(), write.bytes())
+            .and_then(|_| store.sync(write.segment()))
+            .map_err(|e| fail(e.to_string()))?;
+        self.writer.complete(write);
+        Ok(())
     }
 
     /// Appends the effects of the commits this worker made (see `ledger::effects`) to the open

@@ -57,6 +57,7 @@ pub fn open(dir: &Path, ledger: &ledger::Ledger, workers: usize) -> Result<Opene
         recovery: report.clone(),
     });
     let mut logs: Vec<Option<log::WorkerLog>> = (0..workers).map(|_| None).collect();
+    let resume = report.resume.clone();
     for c in cores {
         if c.core < workers {
             let log = log::WorkerLog::open(
@@ -69,6 +70,14 @@ pub fn open(dir: &Path, ledger: &ledger::Ledger, workers: usize) -> Result<Opene
             )?;
             logs[c.core] = Some(log);
         }
+    }
+    if !resume.is_empty() {
+        let first = logs
+            .iter_mut()
+            .flatten()
+            .next()
+            .ok_or("no worker log to record the recovery in")?;
+        first.write_now(&resume)?;
     }
     Ok(Opened {
         shared,

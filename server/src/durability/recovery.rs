@@ -32,6 +32,9 @@ pub struct Report {
     pub transfers: u64,
     /// Records beyond a gap (never acknowledged), dropped.
     pub dropped: u64,
+    /// Resume parts to log before serving (see `ledger::effects::encode_resume`): where
+    /// records were dropped, each such partition continues above every seq seen.
+    pub resume: Vec<u8>,
     /// Every log ended with a clean-shutdown record (or there was none).
     pub clean: bool,
     pub millis: u64,
@@ -161,6 +164,14 @@ fn replay(logs: &[CoreLog], ledger: &Ledger, report: &mut Report) -> Result<(), 
     report.accounts = summary.accounts;
     report.transfers = summary.transfers;
     report.dropped = summary.dropped;
+    let mut seqs = Vec::new();
+    ledger.effect_seqs(&mut seqs);
+    for (p, (&have, &seen)) in seqs.iter().zip(&summary.max_seen).enumerate() {
+        if seen > have {
+            ledger::effects::encode_resume(&mut report.resume, p, seen + 1, summary.newest);
+            ledger.skip_effects_to(p, seen + 1);
+        }
+    }
     report.replay_ms = started.elapsed().as_millis() as u64;
     let started = std::time::Instant::now();
     // The account-level invariants (balanced ledgers, limits, pending sums): linear in the
