@@ -395,11 +395,15 @@ impl Ledger {
         loop {
             let Some(b) = todo.pop() else {
                 // Stuck: where a partition stopped below a resume part, the seqs between are
-                // void (dropped by an earlier recovery); it continues after the resume.
-                let jump = (0..self.partition_count()).find_map(|p| {
-                    let (&r, &clock) = resumes[p].range(next[p]..).next()?;
-                    Some((p, r, clock))
-                });
+                // void (dropped by an earlier recovery); it continues after the resume. The
+                // earliest recovery's resume goes first (lowest clock): replay then passes
+                // through each recovery's state in turn, where its partitions stopped.
+                let jump = (0..self.partition_count())
+                    .filter_map(|p| {
+                        let (&r, &clock) = resumes[p].range(next[p]..).next()?;
+                        Some((p, r, clock))
+                    })
+                    .min_by_key(|&(p, _, clock)| (clock, p));
                 let Some((p, r, clock)) = jump else {
                     break;
                 };
