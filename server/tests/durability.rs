@@ -24,8 +24,13 @@ const ACCOUNTS_PER_LEDGER: u128 = 4;
 const CLIENTS: u64 = 6;
 
 fn config(data_dir: &Path) -> String {
+    config_sized(data_dir, 1_000_000)
+}
+
+/// The test server's config, with room for `transfers` transfers.
+fn config_sized(data_dir: &Path, transfers: u64) -> String {
     format!(
-        "[[listener]]\nprotocol = \"binary\"\naddress = \"127.0.0.1:0\"\n\n[ledger]\npartitions = 4\nmax_accounts = 1024\nmax_transfers = 1000000\ndata_dir = \"{}\"\n",
+        "[[listener]]\nprotocol = \"binary\"\naddress = \"127.0.0.1:0\"\n\n[ledger]\npartitions = 4\nmax_accounts = 1024\nmax_transfers = {transfers}\ndata_dir = \"{}\"\n",
         data_dir.display()
     )
 }
@@ -328,6 +333,8 @@ fn kill_9_under_load_loses_nothing_acknowledged() {
     let data = dir.0.join("data");
     let known = Arc::new(Mutex::new(Known::default()));
     let mut rng = Rng(0xC0FFEE);
+    // Each round acknowledges up to ~40k transfers on this machine.
+    let config = |data: &Path| config_sized(data, (rounds * 60_000).max(1_000_000));
     let started = Instant::now();
     for round in 0..rounds {
         let engine = ENGINES[(round % 2) as usize];
