@@ -20,6 +20,8 @@ impl Worker {
     /// Call after a ledger request ran on this thread (any path): stages its effects in this
     /// worker's log and returns what its reply must wait for (None: it may leave now).
     pub(crate) fn after_ledger_request(&mut self) -> Option<Box<[u64]>> {
+        // A volatile ledger has no log and nothing to wait for (one branch per command).
+        self.log.as_ref()?;
         if !crate::ledger_ops::take_touched() {
             return None;
         }
