@@ -111,7 +111,8 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
     let (durability, mut logs) = match &config.ledger.data_dir {
         Some(dir) => {
             let opened = crate::durability::open(dir, &state.ledger, workers)?;
-            println!("{}", opened.report.line(dir));
+            let shown = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+            println!("{}", opened.report.line(&shown));
             crate::ledger_ops::record_effects();
             let _ = state.durability.set(opened.shared.clone());
             (Some(opened.shared), opened.logs)

@@ -151,6 +151,7 @@ pub(crate) fn run(
         .run(&mut worker)
         .map_err(|e| format!("worker {}: {e}", setup.index));
     worker.publish();
+    worker.stage_effects();
     if let Some(log) = worker.log.as_mut() {
         // Every reply has left (the loop drained): record that this log ended cleanly.
         if let Err(e) = log.close_cleanly() {
