@@ -75,11 +75,11 @@ impl WorkerLog {
     /// succeeds; any other failure is fatal.
     pub fn prepare_segments(&mut self, wait: bool) -> Result<(), String> {
         loop {
-            let done = if wait && self.preparer.requested.is_some() {
-                self.preparer.done.recv().ok()
-            } else {
-                self.preparer.done.try_recv().ok()
-            };
+            let done = received(
+                &self.preparer.done,
+                wait && self.preparer.requested.is_some(),
+            )
+            .map_err(|e| format!("core {}: segment preparer: {e}", self.core))?;
             if let Some((n, result)) = done {
                 self.preparer.requested = None;
                 match result {
@@ -253,11 +253,8 @@ impl WorkerLog {
         if self.in_flight.is_none() {
             return Ok(());
         }
-        let report = if block {
-            syncer.done.recv().ok()
-        } else {
-            syncer.done.try_recv().ok()
-        };
+        let report = received(&syncer.done, block)
+            .map_err(|e| format!("core {}: log syncer: {e}", self.core))?;
         let Some((write, result)) = report else {
             return Ok(());
         };
@@ -304,5 +301,22 @@ impl WorkerLog {
         self.staged_records += 1;
         self.submit()?;
         self.wait()
+    }
+}
+
+/// The next message on `rx`: waiting for it with `block`, else only if one is there. A thread
+/// that stopped (it panicked) is an error, never a wait that does not end.
+fn received<T>(rx: &std::sync::mpsc::Receiver<T>, block: bool) -> Result<Option<T>, String> {
+    use std::sync::mpsc::TryRecvError;
+    if block {
+        return rx
+            .recv()
+            .map(Some)
+            .map_err(|_| "the thread stopped".to_string());
+    }
+    match rx.try_recv() {
+        Ok(x) => Ok(Some(x)),
+        Err(TryRecvError::Empty) => Ok(None),
+        Err(TryRecvError::Disconnected) => Err("the thread stopped".into()),
     }
 }
