@@ -61,6 +61,18 @@ fn run_transfers_after(
     now: u64,
     delay: u64,
 ) -> Vec<CreateResult> {
+    let mut all = run_batches(setup, batch, now, delay);
+    all.pop().expect("the batch's results")
+}
+
+/// As [`run_transfers_after`], returning the results of every batch, setup batches first.
+fn run_batches(
+    setup: &[Vec<Transfer>],
+    batch: &[Transfer],
+    now: u64,
+    delay: u64,
+) -> Vec<Vec<CreateResult>> {
+    let mut all = Vec::new();
     let ledger = Ledger::new(LedgerConfig {
         partitions: 3,
         max_accounts: 64,
@@ -90,6 +102,7 @@ fn run_transfers_after(
             .expect("setup");
         let expected = model.create_transfers(b, t);
         assert_eq!(r, expected, "setup batch agrees with the model");
+        all.push(r.clone());
     }
     t += delay;
     r.clear();
@@ -100,7 +113,8 @@ fn run_transfers_after(
     assert_eq!(r, expected, "ledger and model agree on {batch:?}");
     drop(held);
     ledger.verify().expect("invariants");
-    r
+    all.push(r);
+    all
 }
 
 fn status_t(r: &CreateResult) -> T {
@@ -1692,42 +1706,6 @@ fn a_ledger_filled_to_capacity_keeps_everything_and_refuses_more() {
     assert_eq!(sides, 2 * CAPACITY);
 }
 
-/// Runs `batches` in turn on a fresh ledger (the fixture accounts first) and on the model,
-/// `step` ns apart; returns every batch's results, asserting ledger and model agree.
-fn run_seq(batches: &[Vec<Transfer>], step: u64) -> Vec<Vec<CreateResult>> {
-    let ledger = Ledger::new(LedgerConfig {
-        partitions: 3,
-        max_accounts: 64,
-        max_transfers: 256,
-        prefault: false,
-    })
-    .expect("ledger");
-    let mut model = Model::new();
-    let mut held = ledger.lock_all();
-    let mut r = Vec::new();
-    ledger
-        .create_accounts(&mut held, &fixture(), NOW, &mut r)
-        .expect("accounts");
-    model.create_accounts(&fixture(), NOW);
-    let mut out = Vec::new();
-    for (i, b) in batches.iter().enumerate() {
-        let at = NOW + step * (i as u64 + 1);
-        r.clear();
-        ledger
-            .create_transfers(&mut held, b, at, &mut r)
-            .expect("batch");
-        assert_eq!(
-            r,
-            model.create_transfers(b, at),
-            "ledger and model agree on {b:?}"
-        );
-        out.push(r.clone());
-    }
-    drop(held);
-    ledger.verify().expect("invariants");
-    out
-}
-
 #[test]
 fn only_exists_echoes_the_original_timestamp() {
     // Accounts: after account 1 exists, a batch [2, 1 with another code] answers `created` for
@@ -1795,7 +1773,7 @@ fn only_exists_echoes_the_original_timestamp() {
         Transfer { amount: 5, ..post },
         post,
     ];
-    let results = run_seq(&[vec![t, p, post], resent], 1_000);
+    let results = run_batches(&[vec![t, p, post]], &resent, NOW, 1_000);
     let (first, second) = (&results[0], &results[1]);
     let statuses: Vec<T> = second.iter().map(status_t).collect();
     assert_eq!(
@@ -1856,12 +1834,10 @@ fn a_closing_transfer_cannot_be_posted_into_the_account_it_closed() {
     );
     // Voiding is allowed and reopens the account: a post of the same pending transfer then
     // finds it voided, and a plain transfer from the account is created.
-    let results = run_seq(
-        &[
-            vec![closing_dr],
-            vec![void],
-            vec![Transfer { id: 61, ..post }, tr(70, 1, 2, 3)],
-        ],
+    let results = run_batches(
+        &[vec![closing_dr], vec![void]],
+        &[Transfer { id: 61, ..post }, tr(70, 1, 2, 3)],
+        NOW,
         1_000,
     );
     assert_eq!(status_t(&results[1][0]), T::Created);
