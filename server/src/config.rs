@@ -375,6 +375,16 @@ impl Config {
         self.ledger.partitions.unwrap_or_else(|| self.workers())
     }
 
+    /// The ledger's sizes, as `[ledger]` sets them.
+    pub fn ledger_config(&self) -> ledger::LedgerConfig {
+        ledger::LedgerConfig {
+            partitions: self.partitions(),
+            max_accounts: self.ledger.max_accounts as usize,
+            max_transfers: self.ledger.max_transfers as usize,
+            prefault: self.ledger.prefault,
+        }
+    }
+
     fn validate(&self) -> Result<(), Invalid> {
         let bad = |key: &'static str, message: String| {
             Err(Invalid {

@@ -405,6 +405,19 @@ fn a_second_server_on_the_same_data_dir_is_refused() {
     assert!(err.contains("is in use by"), "{err}");
 }
 
+/// A transfer of 1 from the `fill` accounts' first to their second.
+fn unit_transfer(id: u128) -> Transfer {
+    Transfer {
+        id,
+        debit_account_id: account_id(700, 1),
+        credit_account_id: account_id(700, 2),
+        amount: 1,
+        ledger: 700,
+        code: 1,
+        ..Transfer::default()
+    }
+}
+
 /// Creates `n` transfers (acknowledged) and stops the server cleanly; returns their ids.
 fn fill(data: &Path, n: u128) -> Vec<(u128, u64)> {
     let mut server = Server::start("epoll", &config(data));
@@ -418,15 +431,7 @@ fn fill(data: &Path, n: u128) -> Vec<(u128, u64)> {
     c.create_accounts(&accounts).unwrap();
     let mut acked = Vec::new();
     for id in 1..=n {
-        let t = Transfer {
-            id,
-            debit_account_id: account_id(700, 1),
-            credit_account_id: account_id(700, 2),
-            amount: 1,
-            ledger: 700,
-            code: 1,
-            ..Transfer::default()
-        };
+        let t = unit_transfer(id);
         let r = c.create_transfers(&[t]).unwrap();
         assert_eq!(r[0].status, u32::MAX);
         acked.push((id, r[0].timestamp));
@@ -546,15 +551,7 @@ fn a_failed_sync_stops_the_server_and_nothing_acknowledged_is_lost() {
     let mut more = Vec::new();
     let mut refused = false;
     for id in 100..110u128 {
-        let t = Transfer {
-            id,
-            debit_account_id: account_id(700, 1),
-            credit_account_id: account_id(700, 2),
-            amount: 1,
-            ledger: 700,
-            code: 1,
-            ..Transfer::default()
-        };
+        let t = unit_transfer(id);
         match c.create_transfers(&[t]) {
             Ok(r) => more.push((id, r[0].timestamp)),
             Err(_) => {

@@ -173,11 +173,10 @@ pub fn check(config: &crate::config::Config) -> Result<(), String> {
         }
         return Ok(());
     }
+    // Validation needs no prefaulted memory.
     let ledger = ledger::Ledger::new(ledger::LedgerConfig {
-        partitions: config.partitions(),
-        max_accounts: config.ledger.max_accounts as usize,
-        max_transfers: config.ledger.max_transfers as usize,
         prefault: false,
+        ..config.ledger_config()
     })?;
     let data_dir = data_dir::DataDir::open(dir, ledger.partition_count())?;
     recovery::recover(&data_dir, &ledger, 0).map(|_| ())

@@ -98,12 +98,7 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
                     .to_string()
             })
             .unwrap_or_default(),
-        ledger: ledger::LedgerConfig {
-            partitions: config.partitions(),
-            max_accounts: config.ledger.max_accounts as usize,
-            max_transfers: config.ledger.max_transfers as usize,
-            prefault: config.ledger.prefault,
-        },
+        ledger: config.ledger_config(),
     };
     let state = Arc::new(ServerState::new(options)?);
     // The durable ledger: lock the data directory, replay its logs into the ledger, open each
