@@ -115,17 +115,32 @@ fn recording() -> bool {
     RECORD_EFFECTS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Hands this thread's recorded effects to `f` (one batch's parts, or several batches' if the
-/// caller let them pile up), then forgets them. Returns whether there were any.
-pub fn take_effects(f: impl FnOnce(&[u8])) -> bool {
+/// Hands this thread's recorded effects, if any, to `f` (one batch's parts, or several
+/// batches' if the caller let them pile up), then forgets them.
+pub fn take_effects(f: impl FnOnce(&[u8])) {
     SCRATCH.with_borrow_mut(|s| {
-        if s.effects.is_empty() {
-            return false;
+        if !s.effects.is_empty() {
+            f(&s.effects);
+            s.effects.clear();
         }
-        f(&s.effects);
-        s.effects.clear();
-        true
     })
+}
+
+/// Runs `f` on `held` with its commits' effects appended to `effects` when the ledger is
+/// durable. Commits of an attempt that `f` then refuses (expiries at its start) are kept too.
+fn recording_effects<T>(
+    held: &mut ledger::Held<'_>,
+    effects: &mut Vec<u8>,
+    f: impl FnOnce(&mut ledger::Held<'_>) -> T,
+) -> T {
+    if recording() {
+        held.record_effects(std::mem::take(effects));
+    }
+    let out = f(held);
+    if let Some(buf) = held.take_effects() {
+        *effects = buf;
+    }
+    out
 }
 
 /// Whether a ledger request ran on this thread since the last call (its reply may reveal
@@ -142,14 +157,9 @@ pub fn expire(ledger: &Ledger, partition: usize, now: u64) -> usize {
         return 0;
     }
     SCRATCH.with_borrow_mut(|s| {
-        if recording() {
-            held.record_effects(std::mem::take(&mut s.effects));
-        }
-        let n = ledger.expire_pending(&mut held, now);
-        if let Some(buf) = held.take_effects() {
-            s.effects = buf;
-        }
-        n
+        recording_effects(&mut held, &mut s.effects, |held| {
+            ledger.expire_pending(held, now)
+        })
     })
 }
 
@@ -213,15 +223,10 @@ fn run_create<E>(
     // Each retry adds at least one partition, so this ends within `partition_count` rounds.
     for _ in 0..=ledger.partition_count() {
         let mut held = ledger.lock(&parts);
-        if recording() {
-            held.record_effects(std::mem::take(effects));
-        }
         results.clear();
-        let outcome = create(ledger, &mut held, events, now_ns(), results);
-        // A refused attempt may still have committed (expiries at its start): keep them.
-        if let Some(buf) = held.take_effects() {
-            *effects = buf;
-        }
+        let outcome = recording_effects(&mut held, effects, |held| {
+            create(ledger, held, events, now_ns(), results)
+        });
         match outcome {
             Ok(_) => return Ok(()),
             Err(BatchError::NeedPartitions(more)) => {
