@@ -7,7 +7,8 @@
 //! - the **preparer** creates segments ahead of need (64 MiB, zero-filled and synced: tens of
 //!   milliseconds that would otherwise stall every batch behind them).
 //!
-//! Both talk to the worker over channels; each opens its own handles on the segment files.
+//! Both talk to the worker over channels. The syncer takes over the log's own segment files once
+//! the worker starts; the preparer opens its own handle on the directory.
 
 use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -44,16 +45,14 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    /// Starts worker `core`'s syncer; `wake` is called after each group (the worker's loop
-    /// waker).
+    /// Starts worker `core`'s syncer, writing through `store` (the log's, recovered and
+    /// sealed); `wake` is called after each group (the worker's loop waker).
     pub fn spawn(
-        data_dir: &Path,
+        mut store: FileStore,
         core: usize,
         fault: Option<Fault>,
         wake: impl Fn() + Send + 'static,
     ) -> Result<Syncer, String> {
-        let mut store =
-            FileStore::open(data_dir, core as u16).map_err(|e| format!("core {core}: {e}"))?;
         let (jobs, queue) = channel::<GroupWrite>();
         let (report, done) = channel();
         std::thread::Builder::new()

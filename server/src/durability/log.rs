@@ -30,7 +30,8 @@ pub struct WorkerLog {
     preparer: Preparer,
     /// Started with the worker's loop ([`WorkerLog::start`]): it needs the loop's waker.
     syncer: Option<Syncer>,
-    data_dir: std::path::PathBuf,
+    /// The log's segment files until [`WorkerLog::start`] hands them to the syncer.
+    store: Option<FileStore>,
     stats: std::sync::Arc<super::Shared>,
 }
 
@@ -49,7 +50,6 @@ impl WorkerLog {
         let shown = shown.display();
         wal::seal(&mut store, recovered).map_err(|e| format!("{shown}: {e}"))?;
         let writer = WalWriter::resume(config, recovered).map_err(|e| format!("{shown}: {e}"))?;
-        drop(store);
         let mut log = WorkerLog {
             core,
             writer,
@@ -61,7 +61,7 @@ impl WorkerLog {
             fault: fault_from_env(),
             preparer: Preparer::spawn(data_dir.path(), core)?,
             syncer: None,
-            data_dir: data_dir.path().to_path_buf(),
+            store: Some(store),
             stats,
         };
         log.prepare_segments(true)?;
@@ -161,8 +161,10 @@ impl WorkerLog {
             .writer
             .take_write()
             .ok_or_else(|| fail("nothing to write".into()))?;
-        let mut store =
-            FileStore::open(&self.data_dir, self.core as u16).map_err(|e| fail(e.to_string()))?;
+        let store = self
+            .store
+            .as_mut()
+            .ok_or_else(|| fail("written after start".into()))?;
         store
             .write(write.segment(), write.offset(), write.bytes())
             .and_then(|_| store.sync(write.segment()))
@@ -221,7 +223,11 @@ impl WorkerLog {
 
     /// Starts the syncer; `wake` wakes the worker's loop when a group is durable.
     pub fn start(&mut self, wake: impl Fn() + Send + 'static) -> Result<(), String> {
-        self.syncer = Some(Syncer::spawn(&self.data_dir, self.core, self.fault, wake)?);
+        let store = self
+            .store
+            .take()
+            .ok_or_else(|| format!("core {}: log started twice", self.core))?;
+        self.syncer = Some(Syncer::spawn(store, self.core, self.fault, wake)?);
         Ok(())
     }
 
