@@ -93,43 +93,31 @@ fn prometheus_endpoint_counts_traffic() {
     ])
     .unwrap();
 
+    // Every figure below comes from a worker's published cells; the creates may have run on
+    // either worker, and a worker publishes its histograms at most once per millisecond (at
+    // least once per 100 ms tick), so wait until all of them show before asserting each.
+    let expected: [(&str, f64); 6] = [
+        ("ringledger_command_calls_total{command=\"set\"}", 25.0),
+        ("ringledger_command_failed_total{command=\"incr\"}", 1.0),
+        ("ringledger_ledger_events_total{operation=\"create_transfers\",status=\"created\"}", 2.0),
+        ("ringledger_ledger_events_total{operation=\"create_transfers\",status=\"accounts_must_be_different\"}", 1.0),
+        ("ringledger_ledger_events_total{operation=\"create_accounts\",status=\"created\"}", 3.0),
+        ("ringledger_ledger_requests_total{operation=\"create_transfers\"}", 1.0),
+    ];
     let body = scrape_until(&addr, |b| {
-        sample(
-            b,
-            "ringledger_ledger_events_total{operation=\"create_transfers\",status=\"created\"}",
-        ) == Some(2.0)
+        expected
+            .iter()
+            .all(|(series, v)| sample(b, series) == Some(*v))
+            && sample(b, "ringledger_ledger_batch_events_bucket{le=\"4\"}") == Some(2.0)
+            && sample(b, "ringledger_request_duration_seconds_count").is_some_and(|n| n >= 28.0)
     });
     assert!(
         body.contains("# TYPE ringledger_commands_total counter"),
         "{body}"
     );
-    assert_eq!(
-        sample(&body, "ringledger_command_calls_total{command=\"set\"}"),
-        Some(25.0),
-        "{body}"
-    );
-    assert_eq!(
-        sample(&body, "ringledger_command_failed_total{command=\"incr\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&body, "ringledger_ledger_events_total{operation=\"create_transfers\",status=\"accounts_must_be_different\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "ringledger_ledger_events_total{operation=\"create_accounts\",status=\"created\"}"
-        ),
-        Some(3.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "ringledger_ledger_requests_total{operation=\"create_transfers\"}"
-        ),
-        Some(1.0)
-    );
+    for (series, v) in expected {
+        assert_eq!(sample(&body, series), Some(v), "{series}\n{body}");
+    }
     assert_eq!(
         sample(&body, "ringledger_ledger_batch_events_bucket{le=\"4\"}"),
         Some(2.0),
@@ -152,6 +140,7 @@ fn prometheus_endpoint_counts_traffic() {
         .unwrap();
     let body = scrape_until(&addr, |b| {
         sample(b, "ringledger_command_calls_total{command=\"set\"}") == Some(26.0)
+            && sample(b, "ringledger_request_duration_seconds_count").is_some_and(|n| n > requests)
     });
     assert_eq!(
         sample(&body, "ringledger_command_calls_total{command=\"set\"}"),
@@ -181,7 +170,12 @@ fn info_sections_carry_the_same_figures() {
             .query(&mut r)
             .unwrap();
         info = redis::InfoDict::new(&text);
-        if info.get::<u64>("ledger_requests_lookup_accounts") == Some(1) {
+        // Each worker publishes its histogram cells at most once per millisecond and at
+        // least once per 100 ms tick; the create may have run on the other worker.
+        let published = ["ledger_requests_lookup_accounts", "ledger_accounts_created"]
+            .iter()
+            .all(|k| info.get::<u64>(k) == Some(1));
+        if published {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
