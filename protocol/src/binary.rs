@@ -326,7 +326,7 @@ pub fn encode(
 
 /// Starts a frame whose body the caller appends in place (no copy); finish with [`finish`].
 /// Returns the frame's start offset.
-pub fn begin(out: &mut Vec<u8>) -> usize {
+pub fn begin(out: &mut bytes::BytesMut) -> usize {
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
     start
@@ -397,11 +397,11 @@ mod tests {
         let (g, _) = decode(&two[a..], Side::Request, 1 << 20).unwrap().unwrap();
         assert_eq!(g.header.operation, Operation::LookupAccounts);
         // In-place building gives the same bytes.
-        let mut built = Vec::new();
+        let mut built = bytes::BytesMut::new();
         let start = begin(&mut built);
         built.extend((0..384).map(|i| i as u8));
         finish(&mut built, start, Operation::CreateTransfers, 42, 3, 0);
-        assert_eq!(built, bytes);
+        assert_eq!(&built[..], &bytes[..]);
     }
 
     #[test]

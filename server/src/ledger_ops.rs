@@ -1,15 +1,13 @@
-//! The eight ledger operations on raw event bytes, shared by the RESP `LEDGER.*` commands and
-//! the binary protocol: decode the events (any alignment), run them on the ledger, append the
-//! reply records to `out`.
+//! The eight ledger operations run on a decoded [`LedgerRequest`], whichever transport it came
+//! from; the outcome goes to a reply encoder (`ledger_reply`) as typed records.
 //!
-//! Execution holds the partitions a batch needs (see `ledger::Ledger::lock`) on the worker that
-//! received the request. A batch that turns out to need more partitions than routed (a post or
-//! void whose pending transfer was created meanwhile on another ledger) is retried holding them.
+//! A create holds the partitions its request was routed to (see `ledger::Ledger::lock`). A
+//! batch that turns out to need more (a post or void whose pending transfer was created
+//! meanwhile on another ledger) is retried holding them. The commits' effects are recorded for
+//! the write-ahead log when the ledger is durable.
 
-use ledger::{
-    Account, AccountFilter, BatchError, CreateResult, Ledger, QueryFilter, Record, Transfer,
-    BATCH_MAX,
-};
+use crate::ledger_request::{Events, LedgerRequest};
+use ledger::{Account, AccountBalance, BatchError, CreateResult, Ledger, Transfer};
 use protocol::binary::Operation;
 
 /// Why a whole request was refused (nothing was applied).
@@ -36,45 +34,10 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Copies `body` into `events` (reused between requests: batches reach a megabyte, and a
-/// fresh allocation per request costs page faults).
-fn decode_into<R: Record>(
-    body: &[u8],
-    what: &str,
-    max: usize,
-    events: &mut Vec<R>,
-) -> Result<(), OpError> {
-    if body.is_empty() {
-        return Err(OpError::Malformed(format!("empty {what} batch")));
-    }
-    if body.len() % R::SIZE != 0 {
-        return Err(OpError::Malformed(format!(
-            "{what} must be a whole number of {}-byte records, got {} bytes",
-            R::SIZE,
-            body.len()
-        )));
-    }
-    let n = body.len() / R::SIZE;
-    if n > max {
-        return Err(OpError::Malformed(format!(
-            "too many {what}: {n} (at most {max} per request)"
-        )));
-    }
-    events.clear();
-    events.extend(
-        body.chunks_exact(R::SIZE)
-            .filter_map(|c| R::read_from_bytes(c).ok()),
-    );
-    debug_assert_eq!(events.len(), n);
-    Ok(())
-}
-
-/// Per-thread reusable buffers for decoded events and create results, and what the thread's
-/// last requests left for the write-ahead log.
+/// Per-thread reusable create results, and what the thread's last requests left for the
+/// write-ahead log.
 #[derive(Default)]
 struct Scratch {
-    accounts: Vec<Account>,
-    transfers: Vec<Transfer>,
     results: Vec<CreateResult>,
     /// The effects of the commits made since the last [`take_effects`] (see
     /// `ledger::effects`), when the ledger is durable.
@@ -167,50 +130,18 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
-fn decode_ids(body: &[u8]) -> Result<Vec<u128>, OpError> {
-    if body.is_empty() {
-        return Err(OpError::Malformed("empty id batch".into()));
-    }
-    let ids = ledger::types::ids_from_bytes(body).map_err(|_| {
-        OpError::Malformed(format!(
-            "ids must be a whole number of 16-byte ids, got {} bytes",
-            body.len()
-        ))
-    })?;
-    if ids.len() > BATCH_MAX {
-        return Err(OpError::Malformed(format!(
-            "too many ids: {} (at most {BATCH_MAX} per request)",
-            ids.len()
-        )));
-    }
-    Ok(ids)
-}
-
-fn decode_filter<R: Record>(body: &[u8], what: &str) -> Result<R, OpError> {
-    if body.len() != R::SIZE {
-        return Err(OpError::Malformed(format!(
-            "{what} must be exactly {} bytes, got {}",
-            R::SIZE,
-            body.len()
-        )));
-    }
-    R::vec_from_bytes(body)
-        .ok()
-        .and_then(|mut v| v.pop())
-        .ok_or_else(|| OpError::Malformed(format!("{what} must be exactly {} bytes", R::SIZE)))
-}
-
 fn refused(e: BatchError) -> OpError {
     OpError::Refused(e.to_string())
 }
 
-/// Runs a create batch, holding its partitions; retries with more when the ledger asks.
+/// Runs a create batch, holding `partitions` first; retries with more when the ledger asks.
+/// Leaves the results in `s.results`.
 fn run_create<E>(
+    s: &mut Scratch,
     ledger: &Ledger,
     events: &[E],
-    results: &mut Vec<CreateResult>,
-    effects: &mut Vec<u8>,
-    route: impl Fn(&Ledger, &[E]) -> Vec<usize>,
+    partitions: &[usize],
+    transfers: bool,
     create: impl Fn(
         &Ledger,
         &mut ledger::Held<'_>,
@@ -219,16 +150,26 @@ fn run_create<E>(
         &mut Vec<CreateResult>,
     ) -> Result<ledger::BatchInfo, BatchError>,
 ) -> Result<(), OpError> {
-    let mut parts = route(ledger, events);
+    if out_of_space() {
+        return Err(OpError::Refused(
+            "ledger disk full: the write-ahead log cannot prepare its next segment; creates are \
+             refused until space is freed (reads and the cache go on)"
+                .into(),
+        ));
+    }
+    let mut parts = partitions.to_vec();
     // Each retry adds at least one partition, so this ends within `partition_count` rounds.
     for _ in 0..=ledger.partition_count() {
         let mut held = ledger.lock(&parts);
-        results.clear();
-        let outcome = recording_effects(&mut held, effects, |held| {
-            create(ledger, held, events, now_ns(), results)
+        s.results.clear();
+        let outcome = recording_effects(&mut held, &mut s.effects, |held| {
+            create(ledger, held, events, now_ns(), &mut s.results)
         });
         match outcome {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                crate::metrics::record_results(transfers, &s.results);
+                return Ok(());
+            }
             Err(BatchError::NeedPartitions(more)) => {
                 drop(held);
                 parts.extend(more);
@@ -241,103 +182,61 @@ fn run_create<E>(
     Err(OpError::Refused("batch could not be routed".into()))
 }
 
-/// The partitions a create request needs (None for reads, which run where they arrive, and for
-/// malformed bodies, which are refused where they arrive).
-pub fn partitions(ledger: &Ledger, op: Operation, body: &[u8]) -> Option<Vec<usize>> {
-    SCRATCH.with_borrow_mut(|s| match op {
-        Operation::CreateAccounts => {
-            decode_into(body, "accounts", BATCH_MAX, &mut s.accounts).ok()?;
-            Some(ledger.route_accounts(&s.accounts))
-        }
-        Operation::CreateTransfers => {
-            decode_into(body, "transfers", BATCH_MAX, &mut s.transfers).ok()?;
-            Some(ledger.route_transfers(&s.transfers))
-        }
-        _ => None,
-    })
+/// What a request produced, for the reply encoder.
+pub enum Output<'a> {
+    /// One result per create event (with its status and timestamp).
+    Created(&'a [CreateResult]),
+    Accounts(Vec<Account>),
+    Transfers(Vec<Transfer>),
+    Balances(Vec<AccountBalance>),
 }
 
-/// Executes `op` on `body`; appends the reply records to `out` and returns their count.
-pub fn execute(
+/// Executes `request` on this thread and hands the outcome to `reply` (which must not run
+/// ledger requests itself).
+pub fn execute<T>(
     ledger: &Ledger,
-    op: Operation,
-    body: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<usize, OpError> {
-    SCRATCH.with_borrow_mut(|s| s.touched = true);
-    if op.max_request_events() == 1 {
-        // Filters: one event each (creates and lookups are counted once decoded).
-        crate::metrics::record_ledger_request(op as u8, 1);
-    }
-    let create = matches!(op, Operation::CreateAccounts | Operation::CreateTransfers);
-    if create && out_of_space() {
-        return Err(OpError::Refused(
-            "ledger disk full: the write-ahead log cannot prepare its next segment; creates are \
-             refused until space is freed (reads and the cache go on)"
-                .into(),
-        ));
-    }
-    match op {
-        Operation::CreateAccounts => SCRATCH.with_borrow_mut(|s| {
-            decode_into(body, "accounts", BATCH_MAX, &mut s.accounts)?;
-            crate::metrics::record_ledger_request(op as u8, s.accounts.len());
-            run_create(
-                ledger,
-                &s.accounts,
-                &mut s.results,
-                &mut s.effects,
-                Ledger::route_accounts,
-                Ledger::create_accounts,
-            )?;
-            crate::metrics::record_results(false, &s.results);
-            extend(out, &s.results)
-        }),
-        Operation::CreateTransfers => SCRATCH.with_borrow_mut(|s| {
-            decode_into(body, "transfers", BATCH_MAX, &mut s.transfers)?;
-            crate::metrics::record_ledger_request(op as u8, s.transfers.len());
-            run_create(
-                ledger,
-                &s.transfers,
-                &mut s.results,
-                &mut s.effects,
-                Ledger::route_transfers,
-                Ledger::create_transfers,
-            )?;
-            crate::metrics::record_results(true, &s.results);
-            extend(out, &s.results)
-        }),
-        Operation::LookupAccounts | Operation::LookupTransfers => {
-            let ids = decode_ids(body)?;
-            crate::metrics::record_ledger_request(op as u8, ids.len());
-            if op == Operation::LookupAccounts {
-                extend(out, &ledger.lookup_accounts(&ids))
-            } else {
-                extend(out, &ledger.lookup_transfers(&ids))
+    request: &LedgerRequest,
+    reply: impl FnOnce(Result<Output<'_>, OpError>) -> T,
+) -> T {
+    let op = request.operation;
+    crate::metrics::record_ledger_request(op as u8, request.event_count());
+    SCRATCH.with_borrow_mut(|s| {
+        s.touched = true;
+        match &request.events {
+            Events::Accounts(a) => {
+                let outcome = run_create(
+                    s,
+                    ledger,
+                    a,
+                    &request.partitions,
+                    false,
+                    Ledger::create_accounts,
+                );
+                reply(outcome.map(|()| Output::Created(&s.results)))
             }
+            Events::Transfers(t) => {
+                let outcome = run_create(
+                    s,
+                    ledger,
+                    t,
+                    &request.partitions,
+                    true,
+                    Ledger::create_transfers,
+                );
+                reply(outcome.map(|()| Output::Created(&s.results)))
+            }
+            Events::Ids(ids) if op == Operation::LookupAccounts => {
+                reply(Ok(Output::Accounts(ledger.lookup_accounts(ids))))
+            }
+            Events::Ids(ids) => reply(Ok(Output::Transfers(ledger.lookup_transfers(ids)))),
+            Events::AccountFilter(f) if op == Operation::GetAccountTransfers => {
+                reply(Ok(Output::Transfers(ledger.get_account_transfers(f))))
+            }
+            Events::AccountFilter(f) => reply(Ok(Output::Balances(ledger.get_account_balances(f)))),
+            Events::QueryFilter(f) if op == Operation::QueryAccounts => {
+                reply(Ok(Output::Accounts(ledger.query_accounts(f))))
+            }
+            Events::QueryFilter(f) => reply(Ok(Output::Transfers(ledger.query_transfers(f)))),
         }
-        Operation::GetAccountTransfers => {
-            let f: AccountFilter = decode_filter(body, "account filter")?;
-            extend(out, &ledger.get_account_transfers(&f))
-        }
-        Operation::GetAccountBalances => {
-            let f: AccountFilter = decode_filter(body, "account filter")?;
-            extend(out, &ledger.get_account_balances(&f))
-        }
-        Operation::QueryAccounts => {
-            let f: QueryFilter = decode_filter(body, "query filter")?;
-            extend(out, &ledger.query_accounts(&f))
-        }
-        Operation::QueryTransfers => {
-            let f: QueryFilter = decode_filter(body, "query filter")?;
-            extend(out, &ledger.query_transfers(&f))
-        }
-    }
-}
-
-fn extend<R: Record>(out: &mut Vec<u8>, records: &[R]) -> Result<usize, OpError> {
-    out.reserve(records.len() * R::SIZE);
-    for r in records {
-        out.extend_from_slice(r.bytes());
-    }
-    Ok(records.len())
+    })
 }

@@ -1,23 +1,30 @@
 //! A ledger request's reply, encoded the way its transport asked for it: a binary-protocol
-//! frame, a RESP bulk string of result records (`LEDGER.CREATE_TRANSFERS <blob>`), or the
-//! readable RESP reply of the human commands (`LEDGER.TRANSFER.CREATE ID ...`).
+//! frame, a RESP bulk string of records (`LEDGER.CREATE_TRANSFERS <blob>`), or the readable RESP
+//! reply of the human commands (`LEDGER.TRANSFER.CREATE ID ...`), written from the typed
+//! records the ledger produced.
 //!
 //! The form travels with a request forwarded to the worker that owns its partitions, so the
 //! owner encodes the finished reply and the receiving worker only copies bytes into the
 //! connection, in request order.
 
-use crate::ledger_ops::{self, OpError};
+use crate::ledger_ops::{self, OpError, Output};
+use crate::ledger_request::{Events, LedgerRequest};
 use bytes::BytesMut;
-use ledger::{CreateAccountStatus, CreateResult, CreateTransferStatus, Ledger, Record};
+use ledger::flags;
+use ledger::{
+    Account, AccountBalance, CreateAccountStatus, CreateResult, CreateTransferStatus, Ledger,
+    Record, Transfer,
+};
 use protocol::binary::{self, Operation};
 use protocol::resp::{Reply, RespVersion};
 
 /// How a RESP ledger request wants its reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RespForm {
-    /// One bulk string holding the result records (the binary form of `LEDGER.*`).
+    /// One bulk string holding the records (the binary form of `LEDGER.*`).
     Blob,
-    /// One map `{id, status, timestamp}` per create event (RESP3 maps, flat arrays in RESP2).
+    /// Maps: `{id, status, timestamp}` per create event, every field of each record read (RESP3
+    /// maps, flat arrays in RESP2).
     Human(RespVersion),
 }
 
@@ -40,123 +47,237 @@ pub struct Outcome {
     pub close: bool,
 }
 
-/// Executes `op` on `body` and appends its binary-protocol reply frame to `out`.
-pub fn frame(
-    ledger: &Ledger,
-    op: Operation,
-    request_id: u64,
-    body: &[u8],
-    out: &mut Vec<u8>,
+/// Executes `request` and appends its reply to `out`.
+pub fn run(ledger: &Ledger, request: &LedgerRequest, out: &mut BytesMut) -> Outcome {
+    ledger_ops::execute(ledger, request, |result| {
+        encode(
+            request.operation,
+            request.form,
+            Some(&request.events),
+            result,
+            out,
+        )
+    })
+}
+
+/// Appends the reply to a request that could not be decoded.
+pub fn refusal(operation: Operation, form: Form, e: OpError, out: &mut BytesMut) -> Outcome {
+    encode(operation, form, None, Err(e), out)
+}
+
+/// Appends the reply of `operation` in `form`. `events` are the request's (the human create
+/// reply names each event's id); None only for a refusal.
+fn encode(
+    operation: Operation,
+    form: Form,
+    events: Option<&Events>,
+    result: Result<Output<'_>, OpError>,
+    out: &mut BytesMut,
 ) -> Outcome {
-    let start = binary::begin(out);
-    match ledger_ops::execute(ledger, op, body, out) {
-        Ok(n) => {
-            binary::finish(out, start, op, request_id, n as u32, 0);
-            Outcome {
-                error: false,
-                close: false,
-            }
+    let ok = Outcome {
+        error: false,
+        close: false,
+    };
+    match (form, result) {
+        (Form::Frame { request_id }, Ok(output)) => {
+            let start = binary::begin(out);
+            let n = records(&output, |bytes| out.extend_from_slice(bytes));
+            binary::finish(out, start, operation, request_id, n as u32, 0);
+            ok
         }
-        Err(e) => {
-            out.truncate(start);
+        (Form::Frame { request_id }, Err(e)) => {
             let (status, close) = match e {
                 OpError::Malformed(_) => (binary::ReplyStatus::BadFrame, true),
                 OpError::Refused(_) => (binary::ReplyStatus::Refused, false),
             };
-            binary::encode(
-                out,
-                op,
-                request_id,
-                0,
-                status as u32,
-                e.message().as_bytes(),
-            );
+            let start = binary::begin(out);
+            out.extend_from_slice(e.message().as_bytes());
+            binary::finish(out, start, operation, request_id, 0, status as u32);
             Outcome { error: true, close }
         }
-    }
-}
-
-/// Executes `op` on `body` and appends its RESP reply to `out` (`-ERR <why>` when refused or
-/// malformed; the connection stays usable either way). Returns true when the reply is an error.
-pub fn resp(
-    ledger: &Ledger,
-    op: Operation,
-    body: &[u8],
-    form: RespForm,
-    out: &mut BytesMut,
-) -> bool {
-    let mut results = Vec::new();
-    let version = match form {
-        RespForm::Blob => RespVersion::V2,
-        RespForm::Human(v) => v,
-    };
-    match ledger_ops::execute(ledger, op, body, &mut results) {
-        Ok(_) => {
-            match form {
-                RespForm::Blob => Reply::new(out, version).bulk(&results),
-                RespForm::Human(_) => create_reply(out, version, op, body, &results),
-            }
-            false
+        (Form::Resp(RespForm::Blob), Ok(output)) => {
+            let len = records(&output, |_| {}) * record_size(&output);
+            Reply::new(out, RespVersion::V2).bulk_header(len);
+            records(&output, |bytes| out.extend_from_slice(bytes));
+            out.extend_from_slice(b"\r\n");
+            ok
         }
-        Err(e) => {
+        (Form::Resp(RespForm::Human(version)), Ok(output)) => {
+            human(&mut Reply::new(out, version), events, &output);
+            ok
+        }
+        (Form::Resp(f), Err(e)) => {
+            let version = match f {
+                RespForm::Blob => RespVersion::V2,
+                RespForm::Human(v) => v,
+            };
             Reply::new(out, version).error(&format!("ERR {}", e.message()));
-            true
-        }
-    }
-}
-
-/// Executes any request into the bytes of its reply (the owner's side of a forwarded request).
-pub fn answer(ledger: &Ledger, op: Operation, body: &[u8], form: Form) -> (Vec<u8>, Outcome) {
-    match form {
-        Form::Frame { request_id } => {
-            let mut out = Vec::new();
-            let outcome = frame(ledger, op, request_id, body, &mut out);
-            (out, outcome)
-        }
-        Form::Resp(f) => {
-            let mut out = BytesMut::new();
-            let error = resp(ledger, op, body, f, &mut out);
-            (
-                out.to_vec(),
-                Outcome {
-                    error,
-                    close: false,
-                },
-            )
-        }
-    }
-}
-
-/// One map `{id, status, timestamp}` per create event. The ids are read back from the events
-/// (an account's and a transfer's id are both their first 16 bytes).
-fn create_reply(
-    out: &mut BytesMut,
-    version: RespVersion,
-    op: Operation,
-    body: &[u8],
-    results: &[u8],
-) {
-    let size = match op {
-        Operation::CreateAccounts => ledger::Account::SIZE,
-        _ => ledger::Transfer::SIZE,
-    };
-    let results = CreateResult::vec_from_bytes(results).unwrap_or_default();
-    let mut r = Reply::new(out, version);
-    r.array(results.len());
-    for (event, res) in body.chunks_exact(size).zip(&results) {
-        let id = u128::from_le_bytes(event[..16].try_into().unwrap_or([0; 16]));
-        let status = match op {
-            Operation::CreateAccounts => {
-                CreateAccountStatus::from_u32(res.status).map_or("unknown", |s| s.name())
+            Outcome {
+                error: true,
+                close: false,
             }
-            _ => CreateTransferStatus::from_u32(res.status).map_or("unknown", |s| s.name()),
-        };
-        r.map(3);
-        r.bulk(b"id");
-        r.bulk_display(id);
-        r.bulk(b"status");
-        r.bulk(status.as_bytes());
-        r.bulk(b"timestamp");
-        r.integer(res.timestamp as i64);
+        }
     }
+}
+
+/// Executes a request forwarded by another worker into the bytes of its reply.
+pub fn answer(ledger: &Ledger, request: &LedgerRequest) -> (Vec<u8>, Outcome) {
+    let mut out = BytesMut::new();
+    let outcome = run(ledger, request, &mut out);
+    (out.to_vec(), outcome)
+}
+
+/// Hands each record's wire bytes to `f`; returns how many.
+fn records(output: &Output<'_>, mut f: impl FnMut(&[u8])) -> usize {
+    fn each<R: Record>(records: &[R], f: &mut impl FnMut(&[u8])) -> usize {
+        records.iter().for_each(|r| f(r.bytes()));
+        records.len()
+    }
+    match output {
+        Output::Created(r) => each(r, &mut f),
+        Output::Accounts(r) => each(r, &mut f),
+        Output::Transfers(r) => each(r, &mut f),
+        Output::Balances(r) => each(r, &mut f),
+    }
+}
+
+fn record_size(output: &Output<'_>) -> usize {
+    match output {
+        Output::Created(_) => CreateResult::SIZE,
+        Output::Accounts(_) => Account::SIZE,
+        Output::Transfers(_) => Transfer::SIZE,
+        Output::Balances(_) => AccountBalance::SIZE,
+    }
+}
+
+fn human(r: &mut Reply<'_>, events: Option<&Events>, output: &Output<'_>) {
+    match output {
+        Output::Created(results) => {
+            let ids: Vec<u128> = match events {
+                Some(Events::Accounts(a)) => a.iter().map(|a| a.id).collect(),
+                Some(Events::Transfers(t)) => t.iter().map(|t| t.id).collect(),
+                _ => Vec::new(),
+            };
+            assert_eq!(ids.len(), results.len(), "one result per create event");
+            let transfers = matches!(events, Some(Events::Transfers(_)));
+            r.array(results.len());
+            for (id, res) in ids.iter().zip(results.iter()) {
+                created_map(r, *id, res, transfers);
+            }
+        }
+        Output::Accounts(a) => {
+            r.array(a.len());
+            a.iter().for_each(|a| account_map(r, a));
+        }
+        Output::Transfers(t) => {
+            r.array(t.len());
+            t.iter().for_each(|t| transfer_map(r, t));
+        }
+        Output::Balances(b) => {
+            r.array(b.len());
+            b.iter().for_each(|b| balance_map(r, b));
+        }
+    }
+}
+
+fn created_map(r: &mut Reply<'_>, id: u128, res: &CreateResult, transfers: bool) {
+    let status = if transfers {
+        CreateTransferStatus::from_u32(res.status).map(|s| s.name())
+    } else {
+        CreateAccountStatus::from_u32(res.status).map(|s| s.name())
+    };
+    r.map(3);
+    r.bulk(b"id");
+    r.bulk_display(id);
+    r.bulk(b"status");
+    r.bulk(status.unwrap_or("unknown").as_bytes());
+    r.bulk(b"timestamp");
+    r.integer(res.timestamp as i64);
+}
+
+/// Flag names joined by commas, unknown bits as hex.
+fn flag_names(flags: u16, names: &[(&str, u16)]) -> String {
+    let mut out: Vec<&str> = names
+        .iter()
+        .filter(|(_, b)| flags & b != 0)
+        .map(|(n, _)| *n)
+        .collect();
+    let known: u16 = names.iter().map(|(_, b)| b).fold(0, |a, b| a | b);
+    let unknown = flags & !known;
+    let extra = (unknown != 0).then(|| format!("0x{unknown:x}"));
+    if let Some(e) = &extra {
+        out.push(e);
+    }
+    out.join(",")
+}
+
+fn account_map(r: &mut Reply<'_>, a: &Account) {
+    r.map(12);
+    for (k, v) in [
+        ("id", a.id),
+        ("debits_pending", a.debits_pending),
+        ("debits_posted", a.debits_posted),
+        ("credits_pending", a.credits_pending),
+        ("credits_posted", a.credits_posted),
+        ("user_data_128", a.user_data_128),
+    ] {
+        r.bulk(k.as_bytes());
+        r.bulk_display(v);
+    }
+    r.bulk(b"user_data_64");
+    r.bulk_display(a.user_data_64);
+    r.bulk(b"user_data_32");
+    r.integer(a.user_data_32.into());
+    r.bulk(b"ledger");
+    r.integer(a.ledger.into());
+    r.bulk(b"code");
+    r.integer(a.code.into());
+    r.bulk(b"flags");
+    r.bulk(flag_names(a.flags, flags::ACCOUNT_FLAG_NAMES).as_bytes());
+    r.bulk(b"timestamp");
+    r.integer(a.timestamp as i64);
+}
+
+fn transfer_map(r: &mut Reply<'_>, t: &Transfer) {
+    r.map(13);
+    for (k, v) in [
+        ("id", t.id),
+        ("debit_account_id", t.debit_account_id),
+        ("credit_account_id", t.credit_account_id),
+        ("amount", t.amount),
+        ("pending_id", t.pending_id),
+        ("user_data_128", t.user_data_128),
+    ] {
+        r.bulk(k.as_bytes());
+        r.bulk_display(v);
+    }
+    r.bulk(b"user_data_64");
+    r.bulk_display(t.user_data_64);
+    r.bulk(b"user_data_32");
+    r.integer(t.user_data_32.into());
+    r.bulk(b"timeout");
+    r.integer(t.timeout.into());
+    r.bulk(b"ledger");
+    r.integer(t.ledger.into());
+    r.bulk(b"code");
+    r.integer(t.code.into());
+    r.bulk(b"flags");
+    r.bulk(flag_names(t.flags, flags::TRANSFER_FLAG_NAMES).as_bytes());
+    r.bulk(b"timestamp");
+    r.integer(t.timestamp as i64);
+}
+
+fn balance_map(r: &mut Reply<'_>, b: &AccountBalance) {
+    r.map(5);
+    for (k, v) in [
+        ("debits_pending", b.debits_pending),
+        ("debits_posted", b.debits_posted),
+        ("credits_pending", b.credits_pending),
+        ("credits_posted", b.credits_posted),
+    ] {
+        r.bulk(k.as_bytes());
+        r.bulk_display(v);
+    }
+    r.bulk(b"timestamp");
+    r.integer(b.timestamp as i64);
 }

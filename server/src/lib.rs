@@ -7,8 +7,9 @@
 //! - [`cache`]: the concurrent, sharded key/value store with expiry and eviction.
 //! - [`client`]: per-connection client state and the registry behind CLIENT LIST/KILL.
 //! - [`stats`]: per-worker counters, published off the hot path, summed by INFO.
-//! - [`ledger_ops`]: the eight ledger operations on raw event bytes; [`ledger_reply`]: their
-//!   replies as binary frames or RESP, encoded where they execute.
+//! - [`ledger_request`]: a ledger request as a value, decoded once by either transport;
+//!   [`ledger_ops`]: the eight ledger operations run on one; [`ledger_reply`]: their replies as
+//!   binary frames or RESP, encoded where they execute.
 //! - [`metrics`]: thread-local metrics, the Prometheus endpoint.
 //! - [`durability`]: the durable ledger: data directory, per-worker write-ahead logs,
 //!   recovery, and when replies may leave.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod durability;
 pub mod ledger_ops;
 pub mod ledger_reply;
+pub mod ledger_request;
 pub mod metrics;
 pub mod runtime;
 pub mod state;

@@ -87,6 +87,14 @@ impl<'a> Reply<'a> {
         self.buf.put_slice(b"\r\n");
     }
 
+    /// `$<len>\r\n`: the start of a bulk string whose `len` bytes and final `\r\n` the caller
+    /// appends to [`buffer`](Self::buffer) itself (records written in place, not copied twice).
+    pub fn bulk_header(&mut self, len: usize) {
+        self.buf.put_u8(b'$');
+        self.put_decimal(len as i64);
+        self.buf.put_slice(b"\r\n");
+    }
+
     /// A bulk string holding the decimal form of `n` (e.g. INCRBYFLOAT-style replies).
     pub fn bulk_display(&mut self, v: impl std::fmt::Display) {
         let s = v.to_string();

@@ -7,51 +7,28 @@
 //! as RESP3 maps (flat field/value arrays in RESP2). See docs/COMMANDS.md.
 
 use super::util::ERR_SYNTAX;
-use super::{Ctx, Deferred, Flow};
-use crate::ledger_ops::{self, OpError};
-use crate::ledger_reply::{self, RespForm};
+use super::{Ctx, Flow};
+use crate::ledger_reply::{Form, RespForm};
+use crate::ledger_request::{Events, LedgerRequest};
 use ledger::flags::{self, account_filter as ff, query_filter as qf};
-use ledger::{Account, AccountBalance, AccountFilter, QueryFilter, Record, Transfer, BATCH_MAX};
+use ledger::{Account, AccountFilter, QueryFilter, Transfer, BATCH_MAX};
 use protocol::binary::Operation;
 
+/// `LEDGER.<OPERATION> <blob>`: decodes the blob and hands the request to the runtime.
 fn binary(ctx: &mut Ctx<'_>, args: &[&[u8]], op: Operation) -> Flow {
-    request(ctx, op, args[1], RespForm::Blob);
+    let form = Form::Resp(RespForm::Blob);
+    match LedgerRequest::decode(&ctx.state.ledger, op, args[1], form) {
+        Ok(request) => ctx.submit_ledger(request),
+        Err(e) => ctx.error(&format!("ERR {}", e.message())),
+    }
     Flow::Continue
 }
 
-/// Whether a ledger request may run now without overtaking earlier ones of this connection
-/// that run on another worker (`forwarded_to`: where this one would be forwarded, if anywhere).
-/// When it may not, the command is marked blocked and presented again later.
-fn in_order(ctx: &mut Ctx<'_>, forwarded_to: Option<usize>) -> bool {
-    match ctx.ledger_pending {
-        Some(owner) if forwarded_to != Some(owner) => {
-            ctx.blocked = true;
-            false
-        }
-        _ => true,
-    }
-}
-
-/// Runs a ledger request here, or, for a create whose partitions another worker owns, leaves
-/// it in `ctx.deferred` for the runtime to forward there (see `runtime::forward`).
-fn request(ctx: &mut Ctx<'_>, op: Operation, body: &[u8], form: RespForm) {
-    let owner =
-        crate::runtime::owner_elsewhere(&ctx.state.ledger, ctx.workers, ctx.worker, op, body);
-    if !in_order(ctx, owner) {
-        return;
-    }
-    if let Some(owner) = owner {
-        ctx.deferred = Some(Deferred {
-            owner,
-            operation: op,
-            body: body.to_vec(),
-            form,
-        });
-        return;
-    }
-    if ledger_reply::resp(&ctx.state.ledger, op, body, form, ctx.out) {
-        ctx.counters.error_replies += 1;
-    }
+/// Hands a human command's request to the runtime; its reply is readable maps.
+fn human(ctx: &mut Ctx<'_>, op: Operation, events: Events) {
+    let form = Form::Resp(RespForm::Human(ctx.client.resp()));
+    let request = LedgerRequest::new(&ctx.state.ledger, op, events, form);
+    ctx.submit_ledger(request);
 }
 
 pub fn create_accounts(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
@@ -124,21 +101,6 @@ fn parse_flags(arg: &[u8], names: &[(&str, u16)]) -> Result<u16, String> {
         flags |= bit;
     }
     Ok(flags)
-}
-
-fn flag_names(flags: u16, names: &[(&str, u16)]) -> String {
-    let mut out: Vec<&str> = names
-        .iter()
-        .filter(|(_, b)| flags & b != 0)
-        .map(|(n, _)| *n)
-        .collect();
-    let known: u16 = names.iter().map(|(_, b)| b).fold(0, |a, b| a | b);
-    let unknown = flags & !known;
-    let extra = (unknown != 0).then(|| format!("0x{unknown:x}"));
-    if let Some(e) = &extra {
-        out.push(e);
-    }
-    out.join(",")
 }
 
 /// One event's keyword arguments: (uppercased keyword, value).
@@ -240,29 +202,6 @@ fn parse_transfer(fields: &[(String, &[u8])]) -> Result<Transfer, String> {
     Ok(t)
 }
 
-/// Runs a read for a human command; None when it replied with an error, or did not run
-/// (blocked behind forwarded requests, see `in_order`).
-fn run_human(ctx: &mut Ctx<'_>, op: Operation, body: &[u8]) -> Option<Vec<u8>> {
-    if !in_order(ctx, None) {
-        return None;
-    }
-    let mut out = Vec::new();
-    match ledger_ops::execute(&ctx.state.ledger, op, body, &mut out) {
-        Ok(_) => Some(out),
-        Err(OpError::Malformed(m) | OpError::Refused(m)) => {
-            ctx.error(&format!("ERR {m}"));
-            None
-        }
-    }
-}
-
-fn bytes_of<R: Record>(records: &[R]) -> Vec<u8> {
-    records
-        .iter()
-        .flat_map(|r| r.bytes().iter().copied())
-        .collect()
-}
-
 /// LEDGER.ACCOUNT.CREATE ID id LEDGER l CODE c [FLAGS f,...] [UD128 n] [UD64 n] [UD32 n] [ID ...]
 pub fn account_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let parsed = events(&args[1..]).and_then(|evs| {
@@ -272,8 +211,7 @@ pub fn account_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     });
     match parsed {
         Ok(accounts) => {
-            let form = RespForm::Human(ctx.client.resp());
-            request(ctx, Operation::CreateAccounts, &bytes_of(&accounts), form);
+            human(ctx, Operation::CreateAccounts, Events::Accounts(accounts));
         }
         Err(e) => ctx.error(&e),
     }
@@ -290,112 +228,31 @@ pub fn transfer_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     });
     match parsed {
         Ok(transfers) => {
-            let form = RespForm::Human(ctx.client.resp());
-            request(ctx, Operation::CreateTransfers, &bytes_of(&transfers), form);
+            human(
+                ctx,
+                Operation::CreateTransfers,
+                Events::Transfers(transfers),
+            );
         }
         Err(e) => ctx.error(&e),
     }
     Flow::Continue
 }
 
-fn ids(args: &[&[u8]]) -> Result<Vec<u8>, String> {
-    let mut body = Vec::with_capacity(args.len() * 16);
-    for a in args {
-        body.extend_from_slice(&number::<u128>("id", a)?.to_le_bytes());
+fn ids(args: &[&[u8]]) -> Result<Vec<u128>, String> {
+    if args.len() > BATCH_MAX {
+        return Err(format!(
+            "ERR too many ids: {} (at most {BATCH_MAX} per request)",
+            args.len()
+        ));
     }
-    Ok(body)
-}
-
-fn account_map(ctx: &mut Ctx<'_>, a: &Account) {
-    let mut r = ctx.reply();
-    r.map(12);
-    for (k, v) in [
-        ("id", a.id),
-        ("debits_pending", a.debits_pending),
-        ("debits_posted", a.debits_posted),
-        ("credits_pending", a.credits_pending),
-        ("credits_posted", a.credits_posted),
-        ("user_data_128", a.user_data_128),
-    ] {
-        r.bulk(k.as_bytes());
-        r.bulk_display(v);
-    }
-    r.bulk(b"user_data_64");
-    r.bulk_display(a.user_data_64);
-    r.bulk(b"user_data_32");
-    r.integer(a.user_data_32.into());
-    r.bulk(b"ledger");
-    r.integer(a.ledger.into());
-    r.bulk(b"code");
-    r.integer(a.code.into());
-    r.bulk(b"flags");
-    r.bulk(flag_names(a.flags, flags::ACCOUNT_FLAG_NAMES).as_bytes());
-    r.bulk(b"timestamp");
-    r.integer(a.timestamp as i64);
-}
-
-fn transfer_map(ctx: &mut Ctx<'_>, t: &Transfer) {
-    let mut r = ctx.reply();
-    r.map(13);
-    for (k, v) in [
-        ("id", t.id),
-        ("debit_account_id", t.debit_account_id),
-        ("credit_account_id", t.credit_account_id),
-        ("amount", t.amount),
-        ("pending_id", t.pending_id),
-        ("user_data_128", t.user_data_128),
-    ] {
-        r.bulk(k.as_bytes());
-        r.bulk_display(v);
-    }
-    r.bulk(b"user_data_64");
-    r.bulk_display(t.user_data_64);
-    r.bulk(b"user_data_32");
-    r.integer(t.user_data_32.into());
-    r.bulk(b"timeout");
-    r.integer(t.timeout.into());
-    r.bulk(b"ledger");
-    r.integer(t.ledger.into());
-    r.bulk(b"code");
-    r.integer(t.code.into());
-    r.bulk(b"flags");
-    r.bulk(flag_names(t.flags, flags::TRANSFER_FLAG_NAMES).as_bytes());
-    r.bulk(b"timestamp");
-    r.integer(t.timestamp as i64);
-}
-
-fn balance_map(ctx: &mut Ctx<'_>, b: &AccountBalance) {
-    let mut r = ctx.reply();
-    r.map(5);
-    for (k, v) in [
-        ("debits_pending", b.debits_pending),
-        ("debits_posted", b.debits_posted),
-        ("credits_pending", b.credits_pending),
-        ("credits_posted", b.credits_posted),
-    ] {
-        r.bulk(k.as_bytes());
-        r.bulk_display(v);
-    }
-    r.bulk(b"timestamp");
-    r.integer(b.timestamp as i64);
-}
-
-fn list<R: Record>(ctx: &mut Ctx<'_>, out: &[u8], each: fn(&mut Ctx<'_>, &R)) {
-    let records = R::vec_from_bytes(out).unwrap_or_default();
-    ctx.reply().array(records.len());
-    for rec in &records {
-        each(ctx, rec);
-    }
+    args.iter().map(|a| number::<u128>("id", a)).collect()
 }
 
 /// LEDGER.ACCOUNT.GET id [id ...]
 pub fn account_get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match ids(&args[1..]) {
-        Ok(body) => {
-            if let Some(out) = run_human(ctx, Operation::LookupAccounts, &body) {
-                list(ctx, &out, account_map);
-            }
-        }
+        Ok(ids) => human(ctx, Operation::LookupAccounts, Events::Ids(ids)),
         Err(e) => ctx.error(&e),
     }
     Flow::Continue
@@ -404,11 +261,7 @@ pub fn account_get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 /// LEDGER.TRANSFER.GET id [id ...]
 pub fn transfer_get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match ids(&args[1..]) {
-        Ok(body) => {
-            if let Some(out) = run_human(ctx, Operation::LookupTransfers, &body) {
-                list(ctx, &out, transfer_map);
-            }
-        }
+        Ok(ids) => human(ctx, Operation::LookupTransfers, Events::Ids(ids)),
         Err(e) => ctx.error(&e),
     }
     Flow::Continue
@@ -462,11 +315,11 @@ fn account_filter(args: &[&[u8]]) -> Result<AccountFilter, String> {
 /// `LEDGER.ACCOUNT.TRANSFERS account_id [options]`
 pub fn account_transfers(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match account_filter(&args[1..]) {
-        Ok(f) => {
-            if let Some(out) = run_human(ctx, Operation::GetAccountTransfers, f.bytes()) {
-                list(ctx, &out, transfer_map);
-            }
-        }
+        Ok(f) => human(
+            ctx,
+            Operation::GetAccountTransfers,
+            Events::AccountFilter(f),
+        ),
         Err(e) => ctx.error(&e),
     }
     Flow::Continue
@@ -475,11 +328,7 @@ pub fn account_transfers(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 /// `LEDGER.ACCOUNT.BALANCES account_id [options]`
 pub fn account_balances(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match account_filter(&args[1..]) {
-        Ok(f) => {
-            if let Some(out) = run_human(ctx, Operation::GetAccountBalances, f.bytes()) {
-                list(ctx, &out, balance_map);
-            }
-        }
+        Ok(f) => human(ctx, Operation::GetAccountBalances, Events::AccountFilter(f)),
         Err(e) => ctx.error(&e),
     }
     Flow::Continue
@@ -526,11 +375,7 @@ fn query_filter(args: &[&[u8]]) -> Result<QueryFilter, String> {
 /// `LEDGER.ACCOUNT.QUERY [options]`
 pub fn account_query(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match query_filter(&args[1..]) {
-        Ok(f) => {
-            if let Some(out) = run_human(ctx, Operation::QueryAccounts, f.bytes()) {
-                list(ctx, &out, account_map);
-            }
-        }
+        Ok(f) => human(ctx, Operation::QueryAccounts, Events::QueryFilter(f)),
         Err(e) => ctx.error(&e),
     }
     Flow::Continue
@@ -539,11 +384,7 @@ pub fn account_query(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 /// `LEDGER.TRANSFER.QUERY [options]`
 pub fn transfer_query(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match query_filter(&args[1..]) {
-        Ok(f) => {
-            if let Some(out) = run_human(ctx, Operation::QueryTransfers, f.bytes()) {
-                list(ctx, &out, transfer_map);
-            }
-        }
+        Ok(f) => human(ctx, Operation::QueryTransfers, Events::QueryFilter(f)),
         Err(e) => ctx.error(&e),
     }
     Flow::Continue

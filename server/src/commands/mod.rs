@@ -45,34 +45,37 @@ pub struct Ctx<'a> {
     pub worker: usize,
     /// Wall-clock time in milliseconds since the Unix epoch, read once per batch of requests.
     pub now_ms: u64,
-    /// Workers a ledger create may be forwarded among (1: run everything here, as during
-    /// shutdown and in unit tests).
-    pub workers: usize,
-    /// Set by a ledger create whose partitions another worker owns, instead of a reply: the
-    /// runtime forwards it there and keeps the connection's replies in request order.
-    pub deferred: Option<Deferred>,
-    /// Some(owner) while earlier ledger requests of this connection run on worker `owner`: a
-    /// ledger command may then only be forwarded to that same owner (its queue keeps the
-    /// order); otherwise it sets `blocked` instead of running.
-    pub ledger_pending: Option<usize>,
-    /// The command did not run and wrote nothing: the runtime presents it again once the
-    /// connection's forwarded requests are answered.
-    pub blocked: bool,
+    /// A ledger request the command decoded: the runtime runs it (here, or on the worker
+    /// owning its partitions) and puts its reply in request order. The command writes no
+    /// reply of its own then.
+    pub ledger: Option<LedgerCommand>,
 }
 
-/// A ledger create to run on the worker that owns its partitions.
+/// A ledger request from a RESP command, with what the runtime needs to finish the command's
+/// statistics once the request ran.
 #[derive(Debug)]
-pub struct Deferred {
-    pub owner: usize,
-    pub operation: protocol::binary::Operation,
-    pub body: Vec<u8>,
-    pub form: crate::ledger_reply::RespForm,
+pub struct LedgerCommand {
+    pub request: crate::ledger_request::LedgerRequest,
+    /// The command's statistics entry (set by `dispatch`).
+    pub stat: u16,
+    /// When the command started (`stats::clock` raw time, set by `dispatch`).
+    pub started: u64,
 }
 
 impl Ctx<'_> {
     /// A reply encoder for this client's protocol version.
     pub fn reply(&mut self) -> Reply<'_> {
         Reply::new(self.out, self.client.resp())
+    }
+
+    /// Hands a decoded ledger request to the runtime (see [`Ctx::ledger`]).
+    pub fn submit_ledger(&mut self, request: crate::ledger_request::LedgerRequest) {
+        assert!(self.ledger.is_none(), "one ledger request per command");
+        self.ledger = Some(LedgerCommand {
+            request,
+            stat: 0,
+            started: 0,
+        });
     }
 
     /// Appends an error reply and counts it.
@@ -148,10 +151,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let clock = crate::stats::clock();
     let started = clock.raw();
     let flow = handler(ctx, args);
-    if ctx.blocked {
-        // Not run: it is dispatched again later, and counted then.
-        ctx.counters.commands_processed -= 1;
-        return Flow::Continue;
+    if let Some(l) = ctx.ledger.as_mut() {
+        // The runtime runs the request and finishes the statistics then.
+        l.stat = resolved.id;
+        l.started = started;
+        return flow;
     }
     let nanos = clock.delta_as_nanos(started, clock.raw());
     crate::metrics::record_latency(nanos / 1000);

@@ -75,12 +75,13 @@ impl Harness {
             commands: &mut self.commands,
             worker: 0,
             now_ms: self.now_ms,
-            workers: 1,
-            deferred: None,
-            ledger_pending: None,
-            blocked: false,
+            ledger: None,
         };
         let flow = dispatch(&mut ctx, &args);
+        if let Some(l) = ctx.ledger.take() {
+            // What the runtime does on a single worker: run it here.
+            crate::ledger_reply::run(&self.state.ledger, &l.request, &mut out);
+        }
         (String::from_utf8_lossy(&out).into_owned(), flow)
     }
 }

@@ -1,68 +1,56 @@
-//! The binary ledger protocol on a worker: frames in, replies out in request order, creates
-//! forwarded to the worker that owns their partitions (see `forward`).
+//! The binary ledger protocol on a worker: frames in, each decoded into a `LedgerRequest` for
+//! the ledger path (see `ledger_path`), replies out in request order.
 
 use super::worker::Worker;
 use crate::ledger_reply::{self, Form};
+use crate::ledger_request::LedgerRequest;
 use io_driver::{ConnId, Io};
 use protocol::binary::{self, Operation};
 
 impl Worker {
-    /// Runs (or forwards) every complete frame at the front of `data`; returns bytes consumed.
-    /// A frame that cannot be decoded gets an error reply and closes the connection (the stream
-    /// cannot be resynchronised); a refused request (full ledger) gets an error reply and the
-    /// connection stays.
+    /// Takes every complete frame at the front of `data`; returns bytes consumed. A frame that
+    /// cannot be decoded gets an error reply and closes the connection (the stream cannot be
+    /// resynchronised); a refused request (full ledger) gets an error reply and the connection
+    /// stays.
     pub(crate) fn serve_binary(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
         let max_body = self.limits.max_bulk_len;
         if let Some(c) = self.slot(conn) {
             c.last_active = io.now();
         }
+        let runtime = self.runtime.clone();
         let mut pos = 0;
         while pos < data.len() {
             if io.backed_up(conn) || self.slot(conn).is_none_or(|c| c.paused) {
-                break; // the rest is delivered again once the output or the tickets drain
+                break; // the rest is delivered again once the output or the held replies drain
             }
             match binary::decode(&data[pos..], binary::Side::Request, max_body) {
                 Ok(Some((frame, used))) => {
-                    let h = frame.header;
-                    let owner = self.owner_elsewhere(h.operation, frame.body);
-                    let Some(c) = self.slot(conn) else {
-                        return data.len();
-                    };
-                    if !c.may_run_ledger(owner) {
-                        // Earlier requests of this connection are still running elsewhere:
-                        // this one waits for their answers, so it cannot overtake them.
-                        c.waiting_for_answers = true;
-                        c.paused = true;
-                        io.pause(conn);
-                        break;
-                    }
                     pos += used;
                     self.counters.commands_processed += 1;
-                    if let Some(owner) = owner {
-                        let form = Form::Frame {
-                            request_id: h.request_id,
-                        };
-                        let body = frame.body.to_vec();
-                        self.forward(io, conn, owner, h.operation, body, form);
-                        continue;
-                    }
-                    let started = crate::stats::clock().raw();
-                    let close = self.run_frame(h.operation, h.request_id, frame.body);
-                    let clock = crate::stats::clock();
-                    crate::metrics::record_latency(
-                        clock.delta_as_nanos(started, clock.raw()) / 1000,
-                    );
-                    match self.after_ledger_request() {
-                        Some(wait) => {
-                            self.counters.net_output_bytes += self.scratch.len() as u64;
-                            let reply = std::mem::take(&mut self.scratch);
-                            self.hold_until_durable(io, conn, &reply, close, wait);
-                            self.scratch = reply;
+                    let h = frame.header;
+                    let form = Form::Frame {
+                        request_id: h.request_id,
+                    };
+                    match LedgerRequest::decode(
+                        &runtime.state.ledger,
+                        h.operation,
+                        frame.body,
+                        form,
+                    ) {
+                        Ok(request) => {
+                            self.submit_ledger(io, conn, request);
                         }
-                        None => self.emit(io, conn, close),
-                    }
-                    if close {
-                        return data.len();
+                        Err(e) => {
+                            // A body that is not whole events: refused, and the stream closed.
+                            self.scratch.clear();
+                            let outcome =
+                                ledger_reply::refusal(h.operation, form, e, &mut self.scratch);
+                            self.counters.error_replies += 1;
+                            self.emit(io, conn, outcome.close);
+                            if outcome.close {
+                                return data.len();
+                            }
+                        }
                     }
                 }
                 Ok(None) => break,
@@ -73,15 +61,10 @@ impl Worker {
                         .get(pos + 8..pos + 16)
                         .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
                     self.scratch.clear();
-                    let msg = format!("bad frame: {e}");
-                    binary::encode(
-                        &mut self.scratch,
-                        op.unwrap_or(Operation::CreateAccounts),
-                        id,
-                        0,
-                        binary::ReplyStatus::BadFrame as u32,
-                        msg.as_bytes(),
-                    );
+                    let form = Form::Frame { request_id: id };
+                    let op = op.unwrap_or(Operation::CreateAccounts);
+                    let why = crate::ledger_ops::OpError::Malformed(format!("bad frame: {e}"));
+                    ledger_reply::refusal(op, form, why, &mut self.scratch);
                     self.counters.error_replies += 1;
                     self.emit(io, conn, true);
                     return data.len();
@@ -92,39 +75,10 @@ impl Worker {
         pos
     }
 
-    /// Executes one request into `self.scratch` as a reply frame; true when the connection must
-    /// close after it.
-    fn run_frame(&mut self, operation: Operation, request_id: u64, body: &[u8]) -> bool {
-        self.scratch.clear();
-        let outcome = ledger_reply::frame(
-            &self.runtime.state.ledger,
-            operation,
-            request_id,
-            body,
-            &mut self.scratch,
-        );
-        if outcome.error {
-            self.counters.error_replies += 1;
-        }
-        outcome.close
-    }
-
-    /// Sends the reply in `self.scratch` in request order (see `send_in_order`).
+    /// Sends the reply in `self.scratch` in request order (see `reply`).
     fn emit(&mut self, io: &mut Io<'_>, conn: ConnId, close: bool) {
         self.counters.net_output_bytes += self.scratch.len() as u64;
-        let reply = std::mem::take(&mut self.scratch);
-        self.send_in_order(io, conn, &reply, close);
-        self.scratch = reply;
-    }
-
-    /// The worker owning every partition of this create request, when that is another worker.
-    fn owner_elsewhere(&self, operation: Operation, body: &[u8]) -> Option<usize> {
-        super::forward::owner_elsewhere(
-            &self.runtime.state.ledger,
-            self.forward_workers(),
-            self.index,
-            operation,
-            body,
-        )
+        let reply = self.scratch.split();
+        self.reply(io, conn, &reply, close, None);
     }
 }

@@ -5,7 +5,7 @@
 //! partition is durable up to the effect seqs the ledger had when the reply was computed, so a
 //! reply never reveals a batch (its own, or another one it read) that a crash could still
 //! lose. In the common case nothing is in flight and the reply leaves at once; otherwise it
-//! waits in the connection's tickets, in request order, with the replies behind it.
+//! waits in the connection's `ReplyOrder`, in request order, with the replies behind it.
 //!
 //! At the end of each loop turn the worker hands what it staged (one group: every batch of
 //! every connection since the last group left) to its log's syncer thread, unless a group is
@@ -46,75 +46,14 @@ impl Worker {
         });
     }
 
-    /// Queues `reply` on `conn` behind everything before it, to leave once `wait` is durable.
-    pub(crate) fn hold_until_durable(
-        &mut self,
-        io: &mut Io<'_>,
-        conn: ConnId,
-        reply: &[u8],
-        close: bool,
-        wait: Box<[u64]>,
-    ) {
-        let Some(c) = self.slot(conn) else {
-            return;
-        };
-        c.hold_durable(reply, close, wait);
-        if close || c.tickets_full() {
-            c.paused = !close;
-            io.pause(conn);
-        }
-        self.list_waiting(conn);
-    }
-
     /// Remembers that `conn` has replies waiting for the log.
-    fn list_waiting(&mut self, conn: ConnId) {
+    pub(crate) fn list_waiting(&mut self, conn: ConnId) {
         let Some(c) = self.slot(conn) else {
             return;
         };
         if !c.durable_listed {
             c.durable_listed = true;
             self.durable_waiting.push(conn);
-        }
-    }
-
-    /// Sends every reply of `conn` that is now first in line and free to leave.
-    pub(crate) fn drain_tickets(&mut self, io: &mut Io<'_>, conn: ConnId) {
-        let runtime = self.runtime.clone();
-        let watermarks = runtime.durability.as_ref().map(|d| &d.watermarks);
-        let Some(c) = self.slot(conn) else {
-            return;
-        };
-        while let Some(front) = c.tickets.front() {
-            if front.bytes.is_none() {
-                break;
-            }
-            if let (Some(wait), Some(w)) = (&front.wait, watermarks) {
-                if !w.covers(wait) {
-                    break;
-                }
-            }
-            let Some(t) = c.tickets.pop_front() else {
-                break;
-            };
-            let bytes = t.bytes.unwrap_or_default();
-            c.ticket_bytes -= bytes.len();
-            if let Some(out) = io.output(conn) {
-                out.extend_from_slice(&bytes);
-            }
-            if t.close {
-                c.tickets.clear();
-                c.ticket_bytes = 0;
-                io.close(conn);
-                return;
-            }
-        }
-        let waits = c.tickets.front().is_some_and(|t| t.wait.is_some());
-        if c.may_resume() {
-            c.paused = false;
-            io.resume(conn);
-        }
-        if waits {
-            self.list_waiting(conn);
         }
     }
 
@@ -133,7 +72,7 @@ impl Worker {
             if let Some(c) = self.slot(conn) {
                 c.durable_listed = false;
             }
-            self.drain_tickets(io, conn);
+            self.drain_replies(io, conn);
         }
     }
 
@@ -165,7 +104,7 @@ impl Worker {
             if let Some(d) = self.runtime.durability.clone() {
                 if d.watermarks.mark_durable(durable.iter().copied()) {
                     let woken = d.watermarks.take_waiters() & !(1 << (self.index % 64));
-                    self.wake_at_turn_end |= woken;
+                    self.outbox.wake_at_turn_end(woken);
                 }
             }
         }

@@ -5,27 +5,20 @@
 //! A create request, from a binary-protocol connection or a RESP `LEDGER.*` command, whose
 //! events all belong to partitions owned by one other worker is sent to that worker, which
 //! executes it (its partitions are then only ever written from its own core) and sends the
-//! encoded reply back. The connection keeps its replies in request order meanwhile (see
-//! `Connection::tickets`). Requests spanning several owners run on the receiving worker holding
-//! all their partitions (the slow path); reads run on the receiving worker.
+//! encoded reply back (see `ledger_path`). Requests spanning several owners run on the receiving
+//! worker holding all their partitions (the slow path); reads run on the receiving worker.
 
-use super::worker::Worker;
-use crate::ledger_reply::{self, Form};
+use crate::ledger_request::LedgerRequest;
 use crossbeam_queue::ArrayQueue;
-use io_driver::{ConnId, Io};
-use ledger::Ledger;
-use protocol::binary::Operation;
+use io_driver::{ConnId, Waker};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A create request for another worker's partitions.
+/// A create request for another worker's partitions (its form says how to encode the reply).
 pub struct Forwarded {
     pub origin: usize,
     pub conn: ConnId,
     pub ticket: u64,
-    pub operation: Operation,
-    pub body: Vec<u8>,
-    /// How the reply is encoded (binary frame, RESP blob or RESP human reply).
-    pub form: Form,
+    pub request: LedgerRequest,
 }
 
 /// The encoded reply frame for a forwarded request.
@@ -95,224 +88,80 @@ impl Mesh {
     }
 }
 
-/// The worker owning every partition of this create request, when that is not `me`: the
-/// request should be forwarded there. None for reads (they run where they arrive), malformed
-/// bodies (refused where they arrive), requests spanning several owners (the slow path, run
-/// here holding all their partitions) and a single worker.
-pub fn owner_elsewhere(
-    ledger: &Ledger,
-    workers: usize,
+/// One worker's sending side: messages that did not fit their destination's queue, in order,
+/// and the workers to wake at the end of the loop turn.
+pub(crate) struct Outbox {
     me: usize,
-    operation: Operation,
-    body: &[u8],
-) -> Option<usize> {
-    if workers <= 1
-        || !matches!(
-            operation,
-            Operation::CreateAccounts | Operation::CreateTransfers
-        )
-    {
-        return None;
-    }
-    let parts = crate::ledger_ops::partitions(ledger, operation, body)?;
-    let owner = parts.first()? % workers;
-    (owner != me && parts.iter().all(|p| p % workers == owner)).then_some(owner)
+    /// Retried every turn. Bounded by the replies of this worker's connections (each pauses at
+    /// `reply_order::MAX_TICKETS`) and by the requests this worker answers.
+    waiting: Vec<(usize, Message)>,
+    /// Workers (bit = index % 64) sent something this turn: woken once, however many messages.
+    wake: u64,
 }
 
-impl Worker {
-    /// Workers a ledger request may be forwarded among now: 1 (run everything here) once
-    /// shutting down, when an answer could come back after its connection closed.
-    pub(crate) fn forward_workers(&self) -> usize {
-        if self.shutting_down || self.runtime.state.shutdown_requested() {
-            1
-        } else {
-            self.runtime.mesh.workers()
+impl Outbox {
+    pub fn new(me: usize) -> Outbox {
+        Outbox {
+            me,
+            waiting: Vec::new(),
+            wake: 0,
         }
     }
 
-    /// Puts a reply on `conn` in request order: straight into its output when nothing is
-    /// outstanding, else behind the replies still being computed by other workers. `close`
-    /// closes the connection once this reply has left.
-    pub(crate) fn send_in_order(
-        &mut self,
-        io: &mut Io<'_>,
-        conn: ConnId,
-        reply: &[u8],
-        close: bool,
-    ) {
-        let Some(c) = self.slot(conn) else {
-            return;
-        };
-        if c.tickets.is_empty() {
-            if let Some(out) = io.output(conn) {
-                out.extend_from_slice(reply);
+    /// Queues `message` to worker `to`, in order: when its queue is full (or older messages to
+    /// it still wait) it waits here. Returns false when it found the queue full.
+    pub fn send(&mut self, mesh: &Mesh, to: usize, message: Message) -> bool {
+        if self.waiting.iter().any(|(d, _)| *d == to) {
+            self.waiting.push((to, message));
+            return true;
+        }
+        match mesh.push(self.me, to, message) {
+            Ok(()) => {
+                self.wake_at_turn_end(1 << (to % 64));
+                true
             }
-            if close {
-                io.close(conn);
-            }
-            return;
-        }
-        c.hold_reply(reply, close);
-        if close || c.tickets_full() {
-            // Read nothing more for now (or ever, when closing: the connection closes once the
-            // replies before this one left).
-            c.paused = !close;
-            io.pause(conn);
-        }
-    }
-
-    /// Sends a create request to the worker owning its partitions and reserves its reply's
-    /// place on `conn`. The caller checked `Connection::may_run_ledger(Some(owner))`.
-    pub(crate) fn forward(
-        &mut self,
-        io: &mut Io<'_>,
-        conn: ConnId,
-        owner: usize,
-        operation: Operation,
-        body: Vec<u8>,
-        form: Form,
-    ) {
-        debug_assert_ne!(owner, self.index);
-        let index = self.index;
-        let Some(c) = self.slot(conn) else {
-            return;
-        };
-        let ticket = c.hold_pending(owner);
-        if c.tickets_full() {
-            c.paused = true;
-            io.pause(conn);
-        }
-        self.counters.ledger_forwarded += 1;
-        let message = Message::Request(Box::new(Forwarded {
-            origin: index,
-            conn,
-            ticket,
-            operation,
-            body,
-            form,
-        }));
-        self.send(owner, message);
-    }
-
-    /// Queues a message to worker `to`, in order: when its queue is full (or older messages to
-    /// it are still waiting) it waits in `outbox`, retried every loop turn. The outbox is
-    /// bounded by the tickets of this worker's connections (each pauses at `MAX_TICKETS`) and
-    /// by the requests this worker answers.
-    pub(crate) fn send(&mut self, to: usize, message: Message) {
-        if self.outbox.iter().any(|(d, _)| *d == to) {
-            self.outbox.push((to, message));
-            return;
-        }
-        match self.runtime.mesh.push(self.index, to, message) {
-            Ok(()) => self.wake_at_turn_end |= 1 << (to % 64),
             Err(message) => {
-                self.counters.forward_queue_full += 1;
-                self.outbox.push((to, message));
+                self.waiting.push((to, message));
+                false
             }
         }
     }
 
-    /// Handles every message other workers sent this one: requests to execute, answers to
-    /// deliver.
-    pub(crate) fn drain_mesh(&mut self, io: &mut Io<'_>) {
-        let workers = self.runtime.mesh.workers();
-        let runtime = self.runtime.clone();
-        let me = self.index;
-        for from in (0..workers).filter(|&w| w != me) {
-            while let Some(message) = runtime.mesh.queue(from, me).pop() {
-                match message {
-                    Message::Request(r) => {
-                        let clock = crate::stats::clock();
-                        let started = clock.raw();
-                        let (bytes, outcome) = ledger_reply::answer(
-                            &runtime.state.ledger,
-                            r.operation,
-                            &r.body,
-                            r.form,
-                        );
-                        crate::metrics::record_latency(
-                            clock.delta_as_nanos(started, clock.raw()) / 1000,
-                        );
-                        if outcome.error {
-                            self.counters.error_replies += 1;
-                        }
-                        let wait = self.after_ledger_request();
-                        let answer = Answer {
-                            conn: r.conn,
-                            ticket: r.ticket,
-                            bytes,
-                            close: outcome.close,
-                            wait,
-                        };
-                        self.send(r.origin, Message::Answer(Box::new(answer)));
-                    }
-                    Message::Answer(a) => self.deliver(io, *a),
-                }
-            }
-            if runtime.mesh.take_stalled(from, me) {
-                // There is room now: let the sender retry its outbox.
-                self.wake_at_turn_end |= 1 << (from % 64);
-            }
-        }
-        self.flush_outbox();
+    /// Wakes these workers (bit = index % 64) at the end of this turn.
+    pub fn wake_at_turn_end(&mut self, workers: u64) {
+        self.wake |= workers;
     }
 
-    /// Sends the messages waiting in the outbox (retried each turn while a queue is full),
-    /// then wakes every worker this turn sent something to: one wake-up per worker per turn,
-    /// however many messages.
-    pub(crate) fn flush_outbox(&mut self) {
-        let runtime = self.runtime.clone();
-        if !self.outbox.is_empty() {
+    /// Sends the messages waiting for room, then wakes every worker this turn sent something
+    /// to.
+    pub fn flush(&mut self, mesh: &Mesh, wakers: Option<&[Waker]>) {
+        if !self.waiting.is_empty() {
             let mut kept = Vec::new();
             // Once one message to a worker does not fit, the later ones to it wait too.
-            let mut full = vec![false; runtime.mesh.workers()];
-            for (to, message) in self.outbox.drain(..) {
+            let mut full = vec![false; mesh.workers()];
+            for (to, message) in self.waiting.drain(..) {
                 if full[to] {
                     kept.push((to, message));
                     continue;
                 }
-                match runtime.mesh.push(self.index, to, message) {
-                    Ok(()) => self.wake_at_turn_end |= 1 << (to % 64),
+                match mesh.push(self.me, to, message) {
+                    Ok(()) => self.wake |= 1 << (to % 64),
                     Err(m) => {
                         full[to] = true;
                         kept.push((to, m));
                     }
                 }
             }
-            self.outbox = kept;
+            self.waiting = kept;
         }
-        let woken = std::mem::take(&mut self.wake_at_turn_end);
+        let woken = std::mem::take(&mut self.wake);
         if woken == 0 {
             return;
         }
-        if let Some(wakers) = runtime.wakers.get() {
-            for (i, w) in wakers.iter().enumerate() {
-                if woken & (1 << (i % 64)) != 0 {
-                    w.wake();
-                }
+        for (i, w) in wakers.unwrap_or_default().iter().enumerate() {
+            if woken & (1 << (i % 64)) != 0 {
+                w.wake();
             }
         }
-    }
-
-    /// An answer for one of this worker's connections: fill its ticket, then send every reply
-    /// that is now first in line.
-    fn deliver(&mut self, io: &mut Io<'_>, answer: Answer) {
-        self.counters.net_output_bytes += answer.bytes.len() as u64;
-        let Some(c) = self.slot(answer.conn) else {
-            return;
-        };
-        if let Some(t) = c.tickets.iter_mut().find(|t| t.id == answer.ticket) {
-            debug_assert!(t.bytes.is_none(), "a ticket is answered once");
-            c.ticket_bytes += answer.bytes.len();
-            t.bytes = Some(answer.bytes);
-            t.close = answer.close;
-            t.wait = answer.wait;
-            debug_assert!(c.pending_forwards > 0);
-            c.pending_forwards -= 1;
-            if c.pending_forwards == 0 {
-                c.waiting_for_answers = false;
-            }
-        }
-        self.drain_tickets(io, answer.conn);
     }
 }

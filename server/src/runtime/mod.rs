@@ -6,8 +6,9 @@ mod binary_conn;
 mod connection;
 mod durable;
 pub(crate) mod forward;
+mod ledger_path;
 mod lookahead;
-pub use forward::owner_elsewhere;
+mod reply_order;
 mod signals;
 mod worker;
 

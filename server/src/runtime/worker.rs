@@ -59,16 +59,13 @@ pub(crate) struct Worker {
     listener_protocols: Vec<ListenerProtocol>,
     /// Partitions this worker owns (p % workers == index): it runs their expiry timers.
     owned_partitions: Vec<usize>,
-    /// Reply frames are built here, then copied to the connection's output.
-    pub(crate) scratch: Vec<u8>,
+    /// A ledger reply is built here when it cannot go straight to the connection's output.
+    pub(crate) scratch: BytesMut,
     /// A RESP reply is written here instead of the output while earlier replies of its
-    /// connection are still being computed by another worker (then held in order).
+    /// connection wait (then held in order).
     held: BytesMut,
-    /// Messages (requests and answers) that did not fit their destination's queue, in order;
-    /// retried every turn.
-    pub(crate) outbox: Vec<(usize, super::forward::Message)>,
-    /// Workers (bit = index % 64) sent a message this turn, woken once at the turn's end.
-    pub(crate) wake_at_turn_end: u64,
+    /// Messages to other workers that wait for room, and whom to wake at the turn's end.
+    pub(crate) outbox: super::forward::Outbox,
     /// When the histograms were last published.
     histograms_published: Instant,
     ticks: u64,
@@ -128,10 +125,9 @@ pub(crate) fn run(
         owned_partitions: (0..config.partitions())
             .filter(|p| p % config.workers() == setup.index)
             .collect(),
-        scratch: Vec::new(),
+        scratch: BytesMut::new(),
         held: BytesMut::new(),
-        outbox: Vec::new(),
-        wake_at_turn_end: 0,
+        outbox: super::forward::Outbox::new(setup.index),
         histograms_published: Instant::now(),
         ticks: 0,
         shutting_down: false,
@@ -207,13 +203,13 @@ impl Worker {
 
     /// Parses and runs every complete request at the front of `data`; returns bytes consumed.
     ///
-    /// Replies go straight into the connection's output, except while an earlier request of the
-    /// connection is being executed by another worker: then they are held behind it (see
-    /// `send_in_order`), so replies always leave in request order.
+    /// Replies go straight into the connection's output, except while an earlier reply of the
+    /// connection waits (computed by another worker, or waiting for the log): then they are
+    /// held behind it (see `reply`), so replies always leave in request order. A ledger command
+    /// leaves its decoded request to the ledger path (see `ledger_path`).
     fn serve(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
         let state = self.runtime.state.clone();
         let requirepass = state.options.requirepass.is_some();
-        let workers = self.forward_workers();
         let Some(c) = self.slot(conn) else {
             return data.len();
         };
@@ -250,8 +246,7 @@ impl Worker {
                 Ok(ParseStatus::Complete { consumed }) => {
                     let frame = &data[pos..pos + consumed];
                     let args: SmallVec<[&[u8]; 8]> = c.parser.args(frame).collect();
-                    let holding = !c.tickets.is_empty();
-                    let ledger_pending = (c.pending_forwards > 0).then_some(c.pending_owner);
+                    let holding = !c.replies.is_empty();
                     let out = if holding {
                         self.held.clear();
                         &mut self.held
@@ -270,49 +265,35 @@ impl Worker {
                         commands: &mut self.commands,
                         worker: self.index,
                         now_ms: now,
-                        workers,
-                        deferred: None,
-                        ledger_pending,
-                        blocked: false,
+                        ledger: None,
                     };
                     let flow = commands::dispatch(&mut ctx, &args);
-                    if ctx.blocked {
-                        // A ledger command that would overtake this connection's requests
-                        // running elsewhere: present it again once their answers are in.
-                        debug_assert_eq!(ctx.out.len(), before, "a blocked command writes nothing");
-                        c.waiting_for_answers = true;
-                        c.paused = true;
-                        io.pause(conn);
-                        break;
-                    }
-                    let deferred = ctx.deferred.take();
+                    let ledger = ctx.ledger.take();
                     let written = ctx.out.len().saturating_sub(before);
                     drop(args); // they may borrow the parser: end that before touching `self`
                     self.counters.net_output_bytes += written as u64;
                     pos += consumed;
-                    if let Some(wait) = self.after_ledger_request() {
-                        // The reply reveals effects not yet on disk: it waits, in order.
-                        let reply: Vec<u8> = if holding {
-                            self.held.split().to_vec()
-                        } else {
-                            match io.output(conn) {
-                                Some(out) => out.split_off(before).to_vec(),
-                                None => return data.len(),
-                            }
-                        };
-                        self.hold_until_durable(io, conn, &reply, false, wait);
-                    } else if holding && !self.held.is_empty() {
-                        let reply = std::mem::take(&mut self.held);
-                        self.send_in_order(io, conn, &reply, false);
-                        self.held = reply;
+                    if holding && !self.held.is_empty() {
+                        let reply = self.held.split();
+                        self.reply(io, conn, &reply, false, None);
                     }
-                    if let Some(d) = deferred {
-                        debug_assert_eq!(written, 0, "a deferred command writes no reply");
-                        self.defer(io, conn, d);
+                    if let Some(l) = ledger {
+                        debug_assert_eq!(
+                            written, 0,
+                            "a ledger command leaves its reply to the runtime"
+                        );
+                        let outcome = self.submit_ledger(io, conn, l.request);
+                        let clock = crate::stats::clock();
+                        let stat = self.commands.get_mut(l.stat);
+                        stat.calls += 1;
+                        stat.nanos += clock.delta_as_nanos(l.started, clock.raw());
+                        if outcome.is_some_and(|o| o.error) {
+                            stat.failed += 1;
+                        }
                     }
                     if flow == Flow::Close {
                         // After the replies before it (at once when none is outstanding).
-                        self.send_in_order(io, conn, &[], true);
+                        self.reply(io, conn, &[], true, None);
                     }
                     match flow {
                         Flow::Continue => {}
@@ -332,7 +313,7 @@ impl Worker {
                     let mut reply = BytesMut::new();
                     protocol::resp::Reply::new(&mut reply, c.client.resp()).error(&e.message());
                     self.counters.error_replies += 1;
-                    self.send_in_order(io, conn, &reply, true);
+                    self.reply(io, conn, &reply, true, None);
                     return data.len();
                 }
             }
@@ -342,12 +323,6 @@ impl Worker {
             self.runtime.shutdown_all();
         }
         pos
-    }
-
-    /// A ledger create another worker owns: forward it there.
-    fn defer(&mut self, io: &mut Io<'_>, conn: ConnId, d: commands::Deferred) {
-        let form = crate::ledger_reply::Form::Resp(d.form);
-        self.forward(io, conn, d.owner, d.operation, d.body, form);
     }
 }
 
