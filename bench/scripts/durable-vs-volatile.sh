@@ -36,8 +36,10 @@ for side in volatile durable; do
 done
 for round in $(seq 1 "$rounds"); do
     for side in volatile durable; do
+        note=()
+        [ "$side" = durable ] && note=(--data-dir "$work/data")
         out=$("$bin/ringledger-bench" --address "${addr[$side]}" --batch "$batch" \
-            --connections "$conns" --duration "$secs" --no-audit 2>&1)
+            --connections "$conns" --duration "$secs" --no-audit "${note[@]}" 2>&1)
         rate=$(sed -n 's/^transfers_per_second=//p' <<<"$out")
         p50=$(grep -o 'p50=[0-9]*' <<<"$out" | head -1 | cut -d= -f2)
         echo "round $round $side transfers_per_second=$rate p50_us=$p50"

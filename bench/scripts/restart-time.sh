@@ -37,6 +37,7 @@ start() {
 start fill
 # Runs until the table refuses more (the bench then reports the refusal).
 "$bin/ringledger-bench" --address "$addr" --batch 8189 --connections 2 --duration 600 --no-audit \
+    --data-dir "$work/data" \
     >"$work/bench.out" 2>&1 || true
 kill -9 $pid
 wait $pid 2>/dev/null || true

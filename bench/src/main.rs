@@ -64,6 +64,10 @@ pub struct Args {
     /// Skip the end-of-run audit.
     #[arg(long)]
     pub no_audit: bool,
+    /// The server's `[ledger] data_dir`, when it runs durable: the run's header then says so (a
+    /// durable figure is never mistaken for a volatile one), and the data directory must exist.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Counters every connection thread adds to, read by the progress line.
@@ -105,6 +109,11 @@ fn validate(a: &Args) -> Result<(), String> {
     if !(0.0..=1.0).contains(&a.transfer_ratio) || !(0.0..=1.0).contains(&a.twophase_ratio) {
         return Err("ratios are between 0 and 1".into());
     }
+    if let Some(dir) = &a.data_dir {
+        if !dir.is_dir() {
+            return Err(format!("--data-dir {}: not a directory", dir.display()));
+        }
+    }
     Ok(())
 }
 
@@ -120,6 +129,15 @@ fn run(args: &Args) -> Result<bool, String> {
         "ringledger-bench: {:?} workload over {:?}, {} connection(s), batch {}, {} accounts ({} hot), {} s",
         args.workload, args.protocol, args.connections, args.batch, args.accounts, args.hot, args.duration
     );
+    match &args.data_dir {
+        Some(dir) => println!(
+            "ringledger-bench: ledger durable, data_dir {} (every create acknowledged after fsync)",
+            dir.display()
+        ),
+        None => println!(
+            "ringledger-bench: ledger durability not stated (pass --data-dir for a durable server)"
+        ),
+    }
 
     let live = Arc::new(Live::default());
     let stop = Arc::new(AtomicBool::new(false));
