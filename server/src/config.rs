@@ -41,6 +41,10 @@ pub struct ServerSection {
     /// Logical databases for SELECT.
     #[serde(default = "default_databases")]
     pub databases: usize,
+    /// Seconds a graceful shutdown waits for replies still unsent (clients not reading) before
+    /// the process exits without them (Redis's `shutdown-timeout` default, 10).
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: u64,
 }
 
 impl Default for ServerSection {
@@ -49,8 +53,13 @@ impl Default for ServerSection {
             workers: None,
             pin_cores: true,
             databases: default_databases(),
+            shutdown_timeout: default_shutdown_timeout(),
         }
     }
+}
+
+fn default_shutdown_timeout() -> u64 {
+    10
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -402,6 +411,15 @@ impl Config {
             return bad(
                 "server.databases",
                 format!("{} (must be 1..=1000000)", self.server.databases),
+            );
+        }
+        if self.server.shutdown_timeout > 3600 {
+            return bad(
+                "server.shutdown_timeout",
+                format!(
+                    "{} (must be 0..=3600 seconds)",
+                    self.server.shutdown_timeout
+                ),
             );
         }
         let mut seen = std::collections::HashSet::new();

@@ -28,16 +28,44 @@ pub(crate) struct Runtime {
     pub wakers: OnceLock<Vec<Waker>>,
     /// Durable-ledger state the workers share (None: the ledger is volatile).
     pub durability: Option<Arc<crate::durability::Shared>>,
+    /// How long a graceful shutdown may wait for unsent replies (`[server] shutdown_timeout`).
+    pub shutdown_timeout: std::time::Duration,
+    /// The shutdown deadline is running (it starts once).
+    shutdown_deadline_set: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
-    /// Asks every worker to shut down gracefully.
+    /// Asks every worker to shut down gracefully: stop accepting, close every connection once
+    /// its replies have left. A client that does not read its replies would hold that up
+    /// forever, so after `shutdown_timeout` the process exits without them (every reply that
+    /// acknowledged a ledger write was only sent after the write was durable, so nothing
+    /// acknowledged is lost; the next start recovers the log).
     pub fn shutdown_all(&self) {
         self.state.request_shutdown();
         if let Some(wakers) = self.wakers.get() {
             for w in wakers {
                 w.wake();
             }
+        }
+        if self
+            .shutdown_deadline_set
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        let timeout = self.shutdown_timeout;
+        let deadline = std::thread::Builder::new()
+            .name("shutdown-deadline".into())
+            .spawn(move || {
+                std::thread::sleep(timeout);
+                eprintln!(
+                    "ringledger-server: shutdown: replies still unsent after shutdown_timeout ({} s; clients not reading them): exiting without them",
+                    timeout.as_secs()
+                );
+                std::process::exit(0);
+            });
+        if let Err(e) = deadline {
+            eprintln!("ringledger-server: shutdown: cannot start the deadline thread ({e}): waiting without one");
         }
     }
 }
@@ -61,7 +89,8 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
         );
     }
     let workers = config.workers();
-    io_driver::raise_fd_limit(config.limits.max_clients + 64 * workers);
+    let mut config = config;
+    config.limits.max_clients = fit_fd_limit(config.limits.max_clients, workers)?;
 
     // Worker 0's listeners are bound here, so port 0 resolves to one port that the other
     // workers then share through SO_REUSEPORT.
@@ -120,6 +149,8 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
         mesh: forward::Mesh::new(workers, config.ledger.forward_queue_depth),
         wakers: OnceLock::new(),
         durability,
+        shutdown_timeout: std::time::Duration::from_secs(config.server.shutdown_timeout),
+        shutdown_deadline_set: std::sync::atomic::AtomicBool::new(false),
     });
 
     let cores = if config.server.pin_cores {
@@ -214,6 +245,33 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// File descriptors a server keeps beyond its clients', per worker: listeners, the ring, the
+/// buffer ring, its log's segments, wake-ups, and room for the metrics endpoint's connections.
+const RESERVED_FDS_PER_WORKER: usize = 64;
+
+/// Raises the open-file limit to fit `max_clients`; when the hard limit does not allow it,
+/// lowers `max_clients` to what fits and says so, as Redis does (connections past an fd limit
+/// would otherwise fail to be accepted with no reply at all). Returns the `max_clients` to use.
+fn fit_fd_limit(max_clients: usize, workers: usize) -> Result<usize, String> {
+    let reserved = RESERVED_FDS_PER_WORKER * workers;
+    let wanted = max_clients + reserved;
+    let limit = io_driver::raise_fd_limit(wanted);
+    if limit == 0 || limit >= wanted {
+        // 0: the limit could not be read; leave max_clients as configured.
+        return Ok(max_clients);
+    }
+    if limit <= reserved {
+        return Err(format!(
+            "the open-file limit ({limit}, ulimit -n) is too low: {workers} worker(s) need more than {reserved} file descriptors before any client"
+        ));
+    }
+    let fitted = limit - reserved;
+    eprintln!(
+        "ringledger-server: warning: max_clients {max_clients} needs {wanted} file descriptors but the open-file limit is {limit} (ulimit -n): max_clients reduced to {fitted}"
+    );
+    Ok(fitted)
 }
 
 pub(crate) fn engine_of(choice: EngineChoice) -> Engine {

@@ -55,14 +55,57 @@ impl Server {
 
     /// Like [`Server::start`], with the RESP listener on `address`.
     pub fn start_at(engine: &str, address: SocketAddr, extra: &str) -> Server {
+        Server::start_in_shell(engine, address, "", extra, None)
+    }
+
+    /// Like [`Server::start`], with `server_keys` added to the `[server]` section.
+    pub fn start_with_server_keys(engine: &str, server_keys: &str) -> Server {
+        let address = "127.0.0.1:0".parse().unwrap();
+        Server::start_in_shell(engine, address, server_keys, "", None)
+    }
+
+    /// Like [`Server::start`], under the open-file limit `nofile` (`ulimit -n`, soft and hard).
+    pub fn start_with_nofile(engine: &str, extra: &str, nofile: usize) -> Server {
+        let address = "127.0.0.1:0".parse().unwrap();
+        Server::start_in_shell(
+            engine,
+            address,
+            "",
+            extra,
+            Some(format!("ulimit -n {nofile}")),
+        )
+    }
+
+    /// Starts the server, first running `shell` (e.g. a `ulimit`) in the `sh` that execs it.
+    fn start_in_shell(
+        engine: &str,
+        address: SocketAddr,
+        server_keys: &str,
+        extra: &str,
+        shell: Option<String>,
+    ) -> Server {
         let dir = tempdir::Dir::new(engine);
         let config = dir.0.join("server.toml");
         let text = format!(
-            "[server]\nworkers = 2\npin_cores = false\n\n[[listener]]\nprotocol = \"resp\"\naddress = \"{address}\"\n\n[uring]\nengine = \"{engine}\"\n{extra}\n"
+            "[server]\nworkers = 2\npin_cores = false\n{server_keys}\n\n[[listener]]\nprotocol = \"resp\"\naddress = \"{address}\"\n\n[uring]\nengine = \"{engine}\"\n{extra}\n"
         );
         std::fs::write(&config, text).unwrap();
-        let mut child = Command::new(binary())
-            .arg(&config)
+        let mut command = match &shell {
+            Some(setup) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("{setup} && exec \"$0\" \"$1\""))
+                    .arg(binary())
+                    .arg(&config);
+                c
+            }
+            None => {
+                let mut c = Command::new(binary());
+                c.arg(&config);
+                c
+            }
+        };
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
