@@ -102,12 +102,81 @@ impl CommandStat {
     }
 }
 
+/// Most distinct error kinds INFO errorstats lists (Redis's limit too); errors of further
+/// kinds still count in `total_error_replies`.
+pub const MAX_ERROR_KINDS: usize = 128;
+/// Longest error kind kept (a kind is one word; anything longer is cut).
+const MAX_ERROR_KIND_LEN: usize = 32;
+
+/// Error replies counted by kind: the reply's first word (`ERR`, `WRONGTYPE`, `NOAUTH`...), as
+/// Redis's INFO errorstats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    kinds: Vec<(String, u64)>,
+}
+
+impl ErrorCounts {
+    /// Counts one error reply whose message (without the leading `-`) is `message`.
+    pub fn note(&mut self, message: &str) {
+        let word = message.split(' ').next().unwrap_or("");
+        let kind = if word.is_empty() { "ERR" } else { word };
+        let mut end = kind.len().min(MAX_ERROR_KIND_LEN);
+        while !kind.is_char_boundary(end) {
+            end -= 1;
+        }
+        let kind = &kind[..end];
+        if let Some((_, n)) = self.kinds.iter_mut().find(|(k, _)| k == kind) {
+            *n += 1;
+        } else if self.kinds.len() < MAX_ERROR_KINDS {
+            self.kinds.push((kind.to_string(), 1));
+        }
+    }
+
+    fn add(&mut self, other: &ErrorCounts) {
+        for (kind, n) in &other.kinds {
+            match self.kinds.iter_mut().find(|(k, _)| k == kind) {
+                Some((_, m)) => *m += n,
+                None => self.kinds.push((kind.clone(), *n)),
+            }
+        }
+    }
+
+    /// (kind, count) since `base`, kinds with a count only, sorted by kind.
+    fn since(&self, base: &ErrorCounts) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .kinds
+            .iter()
+            .map(|(k, n)| {
+                let before = base
+                    .kinds
+                    .iter()
+                    .find(|(b, _)| b == k)
+                    .map_or(0, |(_, n)| *n);
+                (k.clone(), n.saturating_sub(before))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort();
+        out
+    }
+}
+
 /// A worker's own per-command statistics, with the ids touched since the last publish (so a
-/// publish costs only what changed).
+/// publish costs only what changed), and its error replies by kind.
 pub struct CommandStats {
     stats: Vec<CommandStat>,
     touched: Vec<u16>,
     is_touched: Vec<bool>,
+    errors: ErrorCounts,
+    errors_changed: bool,
+}
+
+impl CommandStats {
+    /// Counts an error reply by kind (see [`ErrorCounts::note`]).
+    pub fn note_error(&mut self, message: &str) {
+        self.errors.note(message);
+        self.errors_changed = true;
+    }
 }
 
 impl Default for CommandStats {
@@ -116,6 +185,8 @@ impl Default for CommandStats {
             stats: vec![CommandStat::default(); MAX_COMMANDS],
             touched: Vec::new(),
             is_touched: vec![false; MAX_COMMANDS],
+            errors: ErrorCounts::default(),
+            errors_changed: false,
         }
     }
 }
@@ -132,19 +203,25 @@ impl CommandStats {
     }
 }
 
-/// A worker's published per-command statistics: four atomics per command id.
+/// A worker's published per-command statistics: four atomics per command id, and a copy of
+/// its error counts (locked only when they changed: errors are rare next to commands).
 struct PublishedCommands {
     cells: Vec<AtomicU64>,
+    errors: parking_lot::Mutex<ErrorCounts>,
 }
 
 impl PublishedCommands {
     fn new() -> Self {
         PublishedCommands {
             cells: (0..MAX_COMMANDS * 4).map(|_| AtomicU64::new(0)).collect(),
+            errors: parking_lot::Mutex::new(ErrorCounts::default()),
         }
     }
 
     fn publish(&self, local: &mut CommandStats) {
+        if std::mem::take(&mut local.errors_changed) {
+            self.errors.lock().clone_from(&local.errors);
+        }
         for &id in &local.touched {
             let i = usize::from(id);
             let s = local.stats[i];
@@ -173,6 +250,7 @@ impl PublishedCommands {
 struct Baseline {
     counters: WorkerCounters,
     commands: Vec<CommandStat>,
+    errors: ErrorCounts,
 }
 
 /// All workers' published counters.
@@ -196,6 +274,7 @@ impl ServerStats {
             baseline: parking_lot::Mutex::new(Baseline {
                 counters: WorkerCounters::default(),
                 commands: vec![CommandStat::default(); MAX_COMMANDS],
+                errors: ErrorCounts::default(),
             }),
         }
     }
@@ -265,11 +344,29 @@ impl ServerStats {
             .collect()
     }
 
+    fn raw_errors(&self) -> ErrorCounts {
+        let mut sum = ErrorCounts::default();
+        for w in &self.commands {
+            sum.add(&w.errors.lock());
+        }
+        sum
+    }
+
+    /// Error replies by kind since the last reset, sorted by kind (INFO errorstats).
+    pub fn error_totals(&self) -> Vec<(String, u64)> {
+        self.raw_errors().since(&self.baseline.lock().errors)
+    }
+
     /// CONFIG RESETSTAT: totals count from now on.
     pub fn reset(&self) {
         let counters = self.raw_total();
         let commands = (0..MAX_COMMANDS).map(|id| self.raw_command(id)).collect();
-        *self.baseline.lock() = Baseline { counters, commands };
+        let errors = self.raw_errors();
+        *self.baseline.lock() = Baseline {
+            counters,
+            commands,
+            errors,
+        };
     }
 }
 
@@ -292,4 +389,39 @@ pub fn random_run_id() -> String {
     }
     out.truncate(40);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_counted_by_their_first_word_up_to_a_bound() {
+        let mut e = ErrorCounts::default();
+        e.note("ERR syntax error");
+        e.note("WRONGTYPE Operation against a key holding the wrong kind of value");
+        e.note("ERR value is not an integer or out of range");
+        e.note("");
+        assert_eq!(
+            e.since(&ErrorCounts::default()),
+            vec![("ERR".to_string(), 3), ("WRONGTYPE".to_string(), 1)]
+        );
+        let base = e.clone();
+        for i in 0..2 * MAX_ERROR_KINDS {
+            e.note(&format!("KIND{i} x"));
+        }
+        assert_eq!(
+            e.kinds.len(),
+            MAX_ERROR_KINDS,
+            "new kinds stop at the bound"
+        );
+        e.note(&"L".repeat(100));
+        e.note("ERR again");
+        let since = e.since(&base);
+        assert_eq!(
+            since.iter().find(|(k, _)| k == "ERR"),
+            Some(&("ERR".to_string(), 1))
+        );
+        assert!(since.iter().all(|(k, _)| k.len() <= MAX_ERROR_KIND_LEN));
+    }
 }

@@ -532,3 +532,28 @@ fn a_busy_port_refuses_a_second_server() {
         "{err}"
     );
 }
+
+#[test]
+fn info_errorstats_counts_error_replies_by_kind() {
+    let s = Server::start("uring", "");
+    let mut r = s.redis();
+    let _: () = redis::cmd("SET")
+        .arg("s")
+        .arg("text")
+        .query(&mut r)
+        .unwrap();
+    assert!(redis::cmd("NOSUCH").query::<()>(&mut r).is_err());
+    assert!(redis::cmd("GET").query::<()>(&mut r).is_err());
+    assert!(redis::cmd("INCR").arg("s").query::<()>(&mut r).is_err());
+    let errorstats = |r: &mut redis::Connection| -> String {
+        redis::cmd("INFO").arg("errorstats").query(r).unwrap()
+    };
+    let text = errorstats(&mut r);
+    assert!(text.contains("errorstat_ERR:count=3\r\n"), "{text}");
+    let stats: String = redis::cmd("INFO").arg("stats").query(&mut r).unwrap();
+    assert!(stats.contains("total_error_replies:3\r\n"), "{stats}");
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut r).unwrap();
+    assert!(!errorstats(&mut r).contains("errorstat_"));
+    assert!(redis::cmd("GET").query::<()>(&mut r).is_err());
+    assert!(errorstats(&mut r).contains("errorstat_ERR:count=1\r\n"));
+}

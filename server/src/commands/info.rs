@@ -296,6 +296,9 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
     }
     if sel.wants("errorstats") {
         section(&mut out, "Errorstats");
+        for (kind, n) in state.stats.error_totals() {
+            line!(out, "errorstat_{kind}:count={n}");
+        }
     }
     if sel.wants("latencystats") {
         section(&mut out, "Latencystats");

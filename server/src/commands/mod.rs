@@ -81,6 +81,7 @@ impl Ctx<'_> {
     /// Appends an error reply and counts it.
     pub fn error(&mut self, msg: &str) {
         self.counters.error_replies += 1;
+        self.commands.note_error(msg);
         self.reply().error(msg);
     }
 }

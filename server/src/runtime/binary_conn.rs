@@ -45,7 +45,7 @@ impl Worker {
                             self.scratch.clear();
                             let outcome =
                                 ledger_reply::refusal(h.operation, form, e, &mut self.scratch);
-                            self.counters.error_replies += 1;
+                            self.count_error("ERR");
                             self.emit(io, conn, outcome.close);
                             if outcome.close {
                                 return data.len();
@@ -65,7 +65,7 @@ impl Worker {
                     let op = op.unwrap_or(Operation::CreateAccounts);
                     let why = crate::ledger_ops::OpError::Malformed(format!("bad frame: {e}"));
                     ledger_reply::refusal(op, form, why, &mut self.scratch);
-                    self.counters.error_replies += 1;
+                    self.count_error("ERR");
                     self.emit(io, conn, true);
                     return data.len();
                 }

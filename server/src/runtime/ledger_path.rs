@@ -79,7 +79,7 @@ impl Worker {
         crate::metrics::record_latency(clock.delta_as_nanos(started, clock.raw()) / 1000);
         request.recycle();
         if outcome.error {
-            self.counters.error_replies += 1;
+            self.count_error("ERR");
         }
         let wait = self.after_ledger_request();
         let reply = match (before, &wait) {
@@ -166,7 +166,7 @@ impl Worker {
         crate::metrics::record_latency(clock.delta_as_nanos(started, clock.raw()) / 1000);
         forwarded.request.recycle();
         if outcome.error {
-            self.counters.error_replies += 1;
+            self.count_error("ERR");
         }
         let answer = Answer {
             conn: forwarded.conn,

@@ -183,6 +183,12 @@ impl Worker {
         }
     }
 
+    /// Counts an error reply: in `total_error_replies` and by kind (INFO errorstats).
+    pub(crate) fn count_error(&mut self, message: &str) {
+        self.counters.error_replies += 1;
+        self.commands.note_error(message);
+    }
+
     fn begin_shutdown(&mut self, io: &mut Io<'_>) {
         if self.shutting_down {
             return;
@@ -311,8 +317,9 @@ impl Worker {
                 }
                 Err(e) => {
                     let mut reply = BytesMut::new();
-                    protocol::resp::Reply::new(&mut reply, c.client.resp()).error(&e.message());
-                    self.counters.error_replies += 1;
+                    let message = e.message();
+                    protocol::resp::Reply::new(&mut reply, c.client.resp()).error(&message);
+                    self.count_error(&message);
                     self.reply(io, conn, &reply, true, None);
                     return data.len();
                 }
