@@ -557,3 +557,56 @@ fn info_errorstats_counts_error_replies_by_kind() {
     assert!(redis::cmd("GET").query::<()>(&mut r).is_err());
     assert!(errorstats(&mut r).contains("errorstat_ERR:count=1\r\n"));
 }
+
+#[test]
+fn strings_built_by_commands_obey_the_request_size_limit() {
+    // proto-max-bulk-len is max_request_bytes (1 MiB here): no command builds a longer string.
+    let s = Server::start("uring", "[limits]\nmax_request_bytes = 1048576");
+    let mut r = s.redis();
+    let too_long = "string exceeds maximum allowed size (proto-max-bulk-len)";
+    let err = |res: redis::RedisResult<i64>| res.unwrap_err().to_string();
+    let max: (String, String) = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("proto-max-bulk-len")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(max.1, "1048576");
+    let e = err(redis::cmd("SETRANGE")
+        .arg("k")
+        .arg(1 << 20)
+        .arg("x")
+        .query(&mut r));
+    assert!(e.contains(too_long), "{e}");
+    let ok: i64 = redis::cmd("SETRANGE")
+        .arg("k")
+        .arg((1 << 20) - 1)
+        .arg("x")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(ok, 1 << 20);
+    let e = err(redis::cmd("APPEND").arg("k").arg("y").query(&mut r));
+    assert!(e.contains(too_long), "{e}");
+    let e = err(redis::cmd("SETBIT")
+        .arg("b")
+        .arg(8 << 20)
+        .arg(1)
+        .query(&mut r));
+    assert!(
+        e.contains("bit offset is not an integer or out of range"),
+        "{e}"
+    );
+    let e = err(redis::cmd("GETBIT").arg("b").arg(8 << 20).query(&mut r));
+    assert!(
+        e.contains("bit offset is not an integer or out of range"),
+        "{e}"
+    );
+    let bit: i64 = redis::cmd("SETBIT")
+        .arg("b")
+        .arg((8 << 20) - 1)
+        .arg(1)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(bit, 0);
+    let len: i64 = redis::cmd("STRLEN").arg("k").query(&mut r).unwrap();
+    assert_eq!(len, 1 << 20, "the refused APPEND changed nothing");
+}

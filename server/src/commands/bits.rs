@@ -1,17 +1,17 @@
 //! Bit commands: SETBIT, GETBIT, BITCOUNT (Redis 7.0's bitops.c).
 
-use super::util::{int_arg, is, ERR_BIT, ERR_BIT_OFFSET, ERR_SYNTAX, MAX_STRING_LEN};
+use super::util::{int_arg, is, ERR_BIT, ERR_BIT_OFFSET, ERR_SYNTAX};
 use super::{Ctx, Flow};
 use crate::cache::{Entry, Value};
 
 /// A bit offset: a non-negative integer whose byte lies within the string size limit.
-fn bit_offset(arg: &[u8]) -> Option<u64> {
+fn bit_offset(ctx: &Ctx<'_>, arg: &[u8]) -> Option<u64> {
     let n = protocol::resp::parse_i64(arg)?;
-    (n >= 0 && ((n as u64) >> 3) < MAX_STRING_LEN as u64).then_some(n as u64)
+    (n >= 0 && ((n as u64) >> 3) < ctx.max_string_len() as u64).then_some(n as u64)
 }
 
 pub fn setbit(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    let Some(offset) = bit_offset(args[2]) else {
+    let Some(offset) = bit_offset(ctx, args[2]) else {
         ctx.error(ERR_BIT_OFFSET);
         return Flow::Continue;
     };
@@ -48,7 +48,7 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 }
 
 pub fn getbit(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    let Some(offset) = bit_offset(args[2]) else {
+    let Some(offset) = bit_offset(ctx, args[2]) else {
         ctx.error(ERR_BIT_OFFSET);
         return Flow::Continue;
     };

@@ -68,6 +68,13 @@ impl Ctx<'_> {
         Reply::new(self.out, self.client.resp())
     }
 
+    /// The largest string a command may build: `[limits] max_request_bytes`, which the server
+    /// reports as Redis's `proto-max-bulk-len` (APPEND, SETRANGE, SETBIT offsets and LCS obey it
+    /// as in Redis, so no command builds a string no client could have sent).
+    pub fn max_string_len(&self) -> usize {
+        usize::try_from(self.state.options.max_request_bytes).unwrap_or(usize::MAX)
+    }
+
     /// Hands a decoded ledger request to the runtime (see [`Ctx::ledger`]).
     pub fn submit_ledger(&mut self, request: crate::ledger_request::LedgerRequest) {
         assert!(self.ledger.is_none(), "one ledger request per command");

@@ -3,7 +3,6 @@
 
 use super::util::{
     self, int_arg, is, ERR_NOT_INTEGER, ERR_OFFSET, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX,
-    MAX_STRING_LEN,
 };
 use super::{Ctx, Flow};
 use crate::cache::{Entry, Value};
@@ -368,13 +367,14 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 pub fn append(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let suffix = args[2];
+    let max = ctx.max_string_len();
     let result = ctx.state.cache.update(db, args[1], now, |slot| match slot {
         None => {
             *slot = Some(Entry::new(Value::from_bytes(suffix)));
             Ok(suffix.len())
         }
         Some(e) => {
-            if e.value.len() + suffix.len() > MAX_STRING_LEN {
+            if e.value.len() + suffix.len() > max {
                 return Err(ERR_STRING_TOO_LONG);
             }
             let mut data = e.value.to_vec();
@@ -455,12 +455,13 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let offset = offset as usize;
     let value = args[3];
     let (db, now) = (ctx.client.db, ctx.now_ms);
+    let max = ctx.max_string_len();
     let result = ctx.state.cache.update(db, args[1], now, |slot| {
         let current = slot.as_ref().map_or(0, |e| e.value.len());
         if value.is_empty() {
             return Ok(current);
         }
-        if offset.saturating_add(value.len()) > MAX_STRING_LEN {
+        if offset.saturating_add(value.len()) > max {
             return Err(ERR_STRING_TOO_LONG);
         }
         let mut data = slot.as_ref().map_or_else(Vec::new, |e| e.value.to_vec());
@@ -689,7 +690,7 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         return Flow::Continue;
     }
     let cells = (a.len() as u64 + 1) * (b.len() as u64 + 1);
-    if cells.saturating_mul(4) > MAX_STRING_LEN as u64 {
+    if cells.saturating_mul(4) > ctx.max_string_len() as u64 {
         ctx.error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
         return Flow::Continue;
     }

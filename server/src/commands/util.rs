@@ -14,9 +14,6 @@ pub const ERR_BIT: &str = "ERR bit is not an integer or out of range";
 pub const ERR_STRING_TOO_LONG: &str =
     "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
-/// Redis's `proto-max-bulk-len` default: the largest string a command may build (512 MB).
-pub const MAX_STRING_LEN: usize = 512 * 1024 * 1024;
-
 /// `%.Ns` of possibly non-UTF-8 bytes, as Redis prints arguments in error messages.
 pub fn truncated(bytes: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
