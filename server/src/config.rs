@@ -212,10 +212,23 @@ impl Default for LimitsSection {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySection {
     pub requirepass: Option<String>,
+    /// Redis's protected mode: with no password set, only clients on the loopback interface
+    /// are accepted (on every listener).
+    #[serde(default = "yes")]
+    pub protected_mode: bool,
+}
+
+impl Default for SecuritySection {
+    fn default() -> Self {
+        SecuritySection {
+            requirepass: None,
+            protected_mode: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

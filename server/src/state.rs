@@ -17,6 +17,8 @@ pub struct StateOptions {
     pub eviction: String,
     /// `[security] requirepass`; None = no password.
     pub requirepass: Option<String>,
+    /// `[security] protected_mode`.
+    pub protected_mode: bool,
     /// `[limits] max_clients`.
     pub max_clients: usize,
     /// `[limits] idle_timeout` in seconds; 0 = never.
@@ -53,6 +55,8 @@ pub struct ServerState {
     password: parking_lot::RwLock<Option<String>>,
     /// Fast check for the per-command authentication test.
     password_set: AtomicBool,
+    /// `[security] protected_mode`, CONFIG SET protected-mode.
+    pub protected_mode: AtomicBool,
     /// CONFIG SET-able limits the runtime reads.
     pub max_clients: std::sync::atomic::AtomicUsize,
     pub idle_timeout_secs: std::sync::atomic::AtomicU64,
@@ -60,6 +64,9 @@ pub struct ServerState {
     /// (Unix ms, total commands) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(u64, u64)>>,
 }
+
+/// Redis 7.0's reply to a client refused by protected mode, word for word.
+pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 impl ServerState {
     pub fn new(options: StateOptions) -> Result<Self, String> {
@@ -78,6 +85,7 @@ impl ServerState {
             engine: OnceLock::new(),
             durability: OnceLock::new(),
             password_set: AtomicBool::new(options.requirepass.is_some()),
+            protected_mode: AtomicBool::new(options.protected_mode),
             password: parking_lot::RwLock::new(options.requirepass.clone()),
             max_clients: std::sync::atomic::AtomicUsize::new(options.max_clients),
             idle_timeout_secs: std::sync::atomic::AtomicU64::new(options.idle_timeout_secs),
@@ -99,6 +107,14 @@ impl ServerState {
     /// Redis's `authRequired`: a password is set and this client has not authenticated.
     pub fn auth_required(&self, client: &crate::client::ClientState) -> bool {
         !client.authenticated && self.password_set.load(Ordering::Relaxed)
+    }
+
+    /// Redis's protected mode: on, with no password set, a client from `peer` off the loopback
+    /// interface is refused (see [`PROTECTED_MODE_DENIED`]).
+    pub fn denies_unprotected(&self, peer: std::net::SocketAddr) -> bool {
+        self.protected_mode.load(Ordering::Relaxed)
+            && !self.password_set.load(Ordering::Relaxed)
+            && !peer.ip().to_canonical().is_loopback()
     }
 
     /// The `requirepass` in force (CONFIG SET may change it).

@@ -96,3 +96,63 @@ fn max_clients_is_fitted_to_the_open_file_limit() {
     refused.read_to_end(&mut reply).unwrap();
     assert_eq!(reply, b"-ERR max number of clients reached\r\n");
 }
+
+/// This machine's address on its outbound interface (no packet is sent: connecting a UDP socket
+/// only picks the route).
+fn non_loopback_address() -> std::net::IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    probe
+        .connect("192.0.2.255:9")
+        .or_else(|_| probe.connect("10.255.255.255:9"))
+        .expect("a route off the loopback interface (the test needs a non-loopback address)");
+    let ip = probe.local_addr().unwrap().ip();
+    assert!(!ip.is_loopback() && !ip.is_unspecified(), "{ip}");
+    ip
+}
+
+#[test]
+fn protected_mode_refuses_other_hosts_until_a_password_is_set() {
+    let s = Server::start_at("uring", "0.0.0.0:0".parse().unwrap(), "");
+    let outside = std::net::SocketAddr::new(non_loopback_address(), s.addr.port());
+    let mut c = TcpStream::connect(outside).unwrap();
+    let mut reply = Vec::new();
+    c.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8(reply).unwrap();
+    assert!(
+        reply.starts_with("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user."),
+        "{reply}"
+    );
+    // From the loopback interface: served, and a password opens the door to other hosts.
+    let local = format!("redis://127.0.0.1:{}", s.addr.port());
+    let mut r = redis::Client::open(local).unwrap().get_connection().unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("pw")
+        .query(&mut r)
+        .unwrap();
+    let mut c = TcpStream::connect(outside).unwrap();
+    c.write_all(b"AUTH pw\r\nPING\r\n").unwrap();
+    let mut ok = [0u8; 12];
+    c.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n+PONG\r\n");
+    // So does turning protected mode off.
+    let _: () = redis::cmd("AUTH").arg("pw").query(&mut r).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("")
+        .query(&mut r)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("protected-mode")
+        .arg("no")
+        .query(&mut r)
+        .unwrap();
+    let mut c = TcpStream::connect(outside).unwrap();
+    c.write_all(b"PING\r\n").unwrap();
+    let mut pong = [0u8; 7];
+    c.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"+PONG\r\n");
+}

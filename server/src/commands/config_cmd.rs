@@ -25,6 +25,7 @@ const PARAMETERS: &[(&str, Kind)] = &[
     ("maxclients", Kind::Mutable),
     ("timeout", Kind::Mutable),
     ("requirepass", Kind::Mutable),
+    ("protected-mode", Kind::Mutable),
     ("databases", Kind::Immutable),
     ("port", Kind::Immutable),
     ("bind", Kind::Immutable),
@@ -57,6 +58,12 @@ fn value_of(ctx: &Ctx<'_>, name: &str) -> String {
         "maxclients" => s.max_clients.load(Ordering::Relaxed).to_string(),
         "timeout" => s.idle_timeout_secs.load(Ordering::Relaxed).to_string(),
         "requirepass" => s.password().unwrap_or_default(),
+        "protected-mode" => if s.protected_mode.load(Ordering::Relaxed) {
+            "yes"
+        } else {
+            "no"
+        }
+        .into(),
         "databases" => s.cache.databases().to_string(),
         "port" => s.options.tcp_port.to_string(),
         "bind" => "127.0.0.1".into(),
@@ -140,6 +147,16 @@ fn apply(ctx: &Ctx<'_>, name: &str, value: &[u8], commit: bool) -> Result<(), &'
                 .map_err(|_| "argument couldn't be parsed into an integer")?;
             if commit {
                 s.idle_timeout_secs.store(v, Ordering::Relaxed);
+            }
+        }
+        "protected-mode" => {
+            let on = match text.to_ascii_lowercase().as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => return Err("argument must be 'yes' or 'no'"),
+            };
+            if commit {
+                s.protected_mode.store(on, Ordering::Relaxed);
             }
         }
         "requirepass" => {

@@ -21,6 +21,7 @@ pub(crate) fn options() -> StateOptions {
         max_memory: 0,
         eviction: "noeviction".into(),
         requirepass: None,
+        protected_mode: true,
         max_clients: 100,
         idle_timeout_secs: 0,
         max_request_bytes: 64 << 20,

@@ -88,6 +88,24 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
             "ringledger-server: warning: requirepass protects RESP listeners only; the binary ledger protocol has no authentication (bind it to a trusted interface)"
         );
     }
+    for l in config
+        .listeners
+        .iter()
+        .filter(|l| !l.address.ip().is_loopback())
+    {
+        if config.security.requirepass.is_some() {
+            continue;
+        }
+        let what = if config.security.protected_mode {
+            "protected mode refuses clients from other hosts until a password is set ([security] requirepass)"
+        } else {
+            "protected_mode = false: anyone who can reach it has full access"
+        };
+        eprintln!(
+            "ringledger-server: warning: {} is not a loopback address and no password is set: {what}",
+            l.address
+        );
+    }
     let workers = config.workers();
     let mut config = config;
     config.limits.max_clients = fit_fd_limit(config.limits.max_clients, workers)?;
@@ -115,6 +133,7 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
         max_memory: config.cache.max_memory,
         eviction: config.cache.eviction.clone(),
         requirepass: config.security.requirepass.clone(),
+        protected_mode: config.security.protected_mode,
         max_clients: config.limits.max_clients,
         idle_timeout_secs: config.limits.idle_timeout,
         max_request_bytes: config.limits.max_request_bytes,

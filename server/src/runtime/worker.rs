@@ -359,6 +359,15 @@ impl Handler for Worker {
             io.close(conn);
             return;
         }
+        if state.denies_unprotected(accepted.peer) {
+            // Binary-protocol clients get the same text: they cannot authenticate at all.
+            self.counters.rejected_connections += 1;
+            if let Some(out) = io.output(conn) {
+                out.extend_from_slice(crate::state::PROTECTED_MODE_DENIED.as_bytes());
+            }
+            io.close(conn);
+            return;
+        }
         let mailbox = self.mailbox.clone();
         let waker = self.waker.clone();
         let info = ConnectionInfo {
