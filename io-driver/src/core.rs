@@ -174,6 +174,28 @@ impl Io<'_> {
         self.core.conns.get(conn).is_some_and(|c| c.unsent() >= max)
     }
 
+    /// Closes at once, dropping what is buffered either way (a client evicted for the memory
+    /// its buffers hold: waiting for a peer that does not read would keep that memory). A
+    /// send already in the kernel is ended by shutting the socket down; [`Handler::on_close`]
+    /// follows.
+    pub fn close_now(&mut self, conn: ConnId) {
+        let Some(c) = self.core.conns.get(conn) else {
+            return;
+        };
+        c.input = BytesMut::new();
+        c.output = BytesMut::new();
+        crate::sys::shutdown(c.fd);
+        self.close(conn);
+    }
+
+    /// Bytes of buffer memory the connection holds: its unread input, its output and the send
+    /// in flight (capacities: what is allocated, as Redis counts client memory).
+    pub fn buffer_memory(&mut self, conn: ConnId) -> usize {
+        self.core.conns.get(conn).map_or(0, |c| {
+            c.input.capacity() + c.output.capacity() + c.inflight.capacity()
+        })
+    }
+
     /// Stops reading, sends what is buffered, then closes; [`Handler::on_close`] follows.
     pub fn close(&mut self, conn: ConnId) {
         if let Some(c) = self.core.conns.get(conn) {

@@ -199,6 +199,10 @@ pub struct LimitsSection {
     /// Unsent reply bytes after which a connection stops being read.
     #[serde(default = "default_max_output_bytes", deserialize_with = "size")]
     pub max_output_bytes: u64,
+    /// Redis's `maxmemory-clients`: the buffer memory all connections together may hold; over
+    /// it the largest are closed. 0 = no limit.
+    #[serde(default, deserialize_with = "size")]
+    pub max_client_memory: u64,
 }
 
 impl Default for LimitsSection {
@@ -208,6 +212,7 @@ impl Default for LimitsSection {
             max_request_bytes: default_max_request_bytes(),
             idle_timeout: 0,
             max_output_bytes: default_max_output_bytes(),
+            max_client_memory: 0,
         }
     }
 }

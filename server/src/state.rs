@@ -19,6 +19,8 @@ pub struct StateOptions {
     pub requirepass: Option<String>,
     /// `[security] protected_mode`.
     pub protected_mode: bool,
+    /// `[limits] max_client_memory` (0 = no limit).
+    pub max_client_memory: u64,
     /// `[limits] max_clients`.
     pub max_clients: usize,
     /// `[limits] idle_timeout` in seconds; 0 = never.
@@ -57,6 +59,10 @@ pub struct ServerState {
     password_set: AtomicBool,
     /// `[security] protected_mode`, CONFIG SET protected-mode.
     pub protected_mode: AtomicBool,
+    /// `[limits] max_client_memory`, CONFIG SET maxmemory-clients (0 = no limit).
+    pub max_client_memory: std::sync::atomic::AtomicU64,
+    /// Each worker's connections' buffer memory, as of its last housekeeping tick.
+    client_memory: Box<[std::sync::atomic::AtomicU64]>,
     /// CONFIG SET-able limits the runtime reads.
     pub max_clients: std::sync::atomic::AtomicUsize,
     pub idle_timeout_secs: std::sync::atomic::AtomicU64,
@@ -86,6 +92,10 @@ impl ServerState {
             durability: OnceLock::new(),
             password_set: AtomicBool::new(options.requirepass.is_some()),
             protected_mode: AtomicBool::new(options.protected_mode),
+            max_client_memory: std::sync::atomic::AtomicU64::new(options.max_client_memory),
+            client_memory: (0..options.workers)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
             password: parking_lot::RwLock::new(options.requirepass.clone()),
             max_clients: std::sync::atomic::AtomicUsize::new(options.max_clients),
             idle_timeout_secs: std::sync::atomic::AtomicU64::new(options.idle_timeout_secs),
@@ -115,6 +125,21 @@ impl ServerState {
         self.protected_mode.load(Ordering::Relaxed)
             && !self.password_set.load(Ordering::Relaxed)
             && !peer.ip().to_canonical().is_loopback()
+    }
+
+    /// Publishes worker `index`'s connections' buffer memory.
+    pub fn publish_client_memory(&self, index: usize, bytes: u64) {
+        if let Some(cell) = self.client_memory.get(index) {
+            cell.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// All connections' buffer memory, as the workers last published it.
+    pub fn client_memory(&self) -> u64 {
+        self.client_memory
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The `requirepass` in force (CONFIG SET may change it).

@@ -40,6 +40,8 @@ counters! {
     connections_received,
     /// Connections refused because of `max_clients`.
     rejected_connections,
+    /// Connections closed because all clients' buffers exceeded `max_client_memory`.
+    evicted_clients,
     /// Connections currently open on this worker (a gauge, kept as a count).
     connected_clients,
     net_input_bytes,

@@ -124,7 +124,10 @@ fn protected_mode_refuses_other_hosts_until_a_password_is_set() {
     );
     // From the loopback interface: served, and a password opens the door to other hosts.
     let local = format!("redis://127.0.0.1:{}", s.addr.port());
-    let mut r = redis::Client::open(local).unwrap().get_connection().unwrap();
+    let mut r = redis::Client::open(local)
+        .unwrap()
+        .get_connection()
+        .unwrap();
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("requirepass")
@@ -155,4 +158,55 @@ fn protected_mode_refuses_other_hosts_until_a_password_is_set() {
     let mut pong = [0u8; 7];
     c.read_exact(&mut pong).unwrap();
     assert_eq!(&pong, b"+PONG\r\n");
+}
+
+fn info_field(r: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let text: String = redis::cmd("INFO").arg(section).query(r).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in {text}"))
+}
+
+#[test]
+fn clients_over_the_memory_cap_are_closed_largest_first() {
+    let s = Server::start("uring", "[limits]\nmax_client_memory = \"8mb\"");
+    let mut r = s.redis();
+    assert_eq!(info_field(&mut r, "memory", "maxmemory_clients"), 8 << 20);
+    // Ten clients each hold 3 MB of a request they never finish: 30 MB of buffers.
+    let chunk = vec![b'x'; 3 << 20];
+    let mut hogs: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut c = s.connect();
+            c.write_all(b"*2\r\n$4\r\nECHO\r\n$60000000\r\n").unwrap();
+            c.write_all(&chunk).unwrap();
+            c
+        })
+        .collect();
+    assert!(
+        common::eventually(Duration::from_secs(10), || {
+            info_field(&mut r, "stats", "evicted_clients") > 0
+                && info_field(&mut r, "memory", "mem_clients_normal") <= 8 << 20
+        }),
+        "evicted {} clients, {} bytes held",
+        info_field(&mut r, "stats", "evicted_clients"),
+        info_field(&mut r, "memory", "mem_clients_normal")
+    );
+    // The evicted ones are closed; the server and the small client go on.
+    let gone = |c: &mut TcpStream| {
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        match c.read(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    };
+    let closed = hogs.iter_mut().map(gone).filter(|g| *g).count();
+    assert!(closed >= 1, "no hog was disconnected");
+    let pong: String = redis::cmd("PING").query(&mut r).unwrap();
+    assert_eq!(pong, "PONG");
 }

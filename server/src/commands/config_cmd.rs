@@ -23,6 +23,7 @@ const PARAMETERS: &[(&str, Kind)] = &[
     ("maxmemory-policy", Kind::Mutable),
     ("maxmemory-samples", Kind::Immutable),
     ("maxclients", Kind::Mutable),
+    ("maxmemory-clients", Kind::Mutable),
     ("timeout", Kind::Mutable),
     ("requirepass", Kind::Mutable),
     ("protected-mode", Kind::Mutable),
@@ -56,6 +57,7 @@ fn value_of(ctx: &Ctx<'_>, name: &str) -> String {
         "maxmemory-policy" => s.cache.policy().name().to_string(),
         "maxmemory-samples" => "5".into(),
         "maxclients" => s.max_clients.load(Ordering::Relaxed).to_string(),
+        "maxmemory-clients" => s.max_client_memory.load(Ordering::Relaxed).to_string(),
         "timeout" => s.idle_timeout_secs.load(Ordering::Relaxed).to_string(),
         "requirepass" => s.password().unwrap_or_default(),
         "protected-mode" => if s.protected_mode.load(Ordering::Relaxed) {
@@ -128,6 +130,12 @@ fn apply(ctx: &Ctx<'_>, name: &str, value: &[u8], commit: bool) -> Result<(), &'
             )?;
             if commit {
                 s.cache.set_policy(p);
+            }
+        }
+        "maxmemory-clients" => {
+            let v = parse_size(text).map_err(|_| "argument must be a memory or percent value")?;
+            if commit {
+                s.max_client_memory.store(v, Ordering::Relaxed);
             }
         }
         "maxclients" => {

@@ -194,6 +194,14 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         line!(out, "maxmemory:{max}");
         line!(out, "maxmemory_human:{}", human_bytes(max));
         line!(out, "maxmemory_policy:{}", state.cache.policy().name());
+        line!(out, "mem_clients_normal:{}", state.client_memory());
+        line!(
+            out,
+            "maxmemory_clients:{}",
+            state
+                .max_client_memory
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         line!(out, "mem_allocator:libc");
     }
     if sel.wants("persistence") {
@@ -230,6 +238,7 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         line!(out, "expired_stale_perc:0.00");
         line!(out, "expired_time_cap_reached_count:0");
         line!(out, "evicted_keys:{}", state.cache.evicted_keys());
+        line!(out, "evicted_clients:{}", totals.evicted_clients);
         line!(out, "keyspace_hits:{}", totals.keyspace_hits);
         line!(out, "keyspace_misses:{}", totals.keyspace_misses);
         line!(out, "pubsub_channels:0");

@@ -22,6 +22,7 @@ pub(crate) fn options() -> StateOptions {
         eviction: "noeviction".into(),
         requirepass: None,
         protected_mode: true,
+        max_client_memory: 0,
         max_clients: 100,
         idle_timeout_secs: 0,
         max_request_bytes: 64 << 20,

@@ -134,6 +134,7 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
         eviction: config.cache.eviction.clone(),
         requirepass: config.security.requirepass.clone(),
         protected_mode: config.security.protected_mode,
+        max_client_memory: config.limits.max_client_memory,
         max_clients: config.limits.max_clients,
         idle_timeout_secs: config.limits.idle_timeout,
         max_request_bytes: config.limits.max_request_bytes,

@@ -334,6 +334,43 @@ impl Worker {
 }
 
 impl Worker {
+    /// Publishes this worker's connections' buffer memory and, when all workers' together
+    /// exceed `max_client_memory`, closes this worker's largest clients until it has freed its
+    /// share of the excess (as Redis evicts the largest clients first). Checked every tick: a
+    /// burst can overshoot the cap by what arrives within one.
+    fn enforce_client_memory(&mut self, io: &mut Io<'_>) {
+        let state = self.runtime.state.clone();
+        let mut usage: Vec<(usize, ConnId)> = self
+            .connections
+            .iter()
+            .flatten()
+            .map(|(id, _)| (io.buffer_memory(*id), *id))
+            .collect();
+        let here: u64 = usage.iter().map(|(b, _)| *b as u64).sum();
+        state.publish_client_memory(self.index, here);
+        let cap = state
+            .max_client_memory
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let total = state.client_memory();
+        if cap == 0 || total <= cap || here == 0 {
+            return;
+        }
+        // This worker's share of the excess, rounded up.
+        let share =
+            ((u128::from(total - cap) * u128::from(here)).div_ceil(u128::from(total))) as u64;
+        usage.sort_unstable_by_key(|u| std::cmp::Reverse(u.0));
+        let mut freed = 0u64;
+        for (bytes, id) in usage {
+            if freed >= share {
+                break;
+            }
+            io.close_now(id);
+            self.counters.evicted_clients += 1;
+            freed += bytes as u64;
+        }
+        state.publish_client_memory(self.index, here.saturating_sub(freed));
+    }
+
     /// Expires due pending transfers of the partitions this worker owns (timer-driven, so it
     /// happens with no traffic).
     fn expire_pending(&mut self) {
@@ -473,6 +510,7 @@ impl Handler for Worker {
                 io.close(id);
             }
         }
+        self.enforce_client_memory(io);
         if !self.shutting_down {
             io.set_timer(Instant::now() + CRON, TIMER_CRON);
         }
