@@ -12,12 +12,22 @@ pub enum Conn {
 }
 
 impl Conn {
-    pub fn connect(protocol: Protocol, address: &str) -> Result<Conn, String> {
-        let c = match protocol {
+    /// Connects to `args.address`, authenticating first when `args.password` is set.
+    pub fn connect(args: &crate::Args) -> Result<Conn, String> {
+        let address = args.address.as_str();
+        let c = match args.protocol {
             Protocol::Binary => Client::connect(address).map(Conn::Binary),
             Protocol::Resp => RespClient::connect(address).map(Conn::Resp),
         };
-        c.map_err(|e| format!("cannot connect to {address}: {e}"))
+        let mut c = c.map_err(|e| format!("cannot connect to {address}: {e}"))?;
+        if let Some(password) = &args.password {
+            let done = match &mut c {
+                Conn::Binary(b) => b.authenticate(&args.user, password),
+                Conn::Resp(r) => r.authenticate(&args.user, password),
+            };
+            done.map_err(|e| format!("cannot authenticate to {address} as {}: {e}", args.user))?;
+        }
+        Ok(c)
     }
 
     /// Sends one request and waits for its reply body.

@@ -64,6 +64,13 @@ pub struct Args {
     /// Skip the end-of-run audit.
     #[arg(long)]
     pub no_audit: bool,
+    /// The user to authenticate as (with --password).
+    #[arg(long, default_value = "default")]
+    pub user: String,
+    /// Authenticate first with this password (the server's requirepass): the binary
+    /// protocol's handshake, or AUTH over RESP.
+    #[arg(long)]
+    pub password: Option<String>,
     /// The server's `[ledger] data_dir`, when it runs durable: the run's header then says so (a
     /// durable figure is never mistaken for a volatile one), and the data directory must exist.
     #[arg(long)]
@@ -118,7 +125,7 @@ fn validate(a: &Args) -> Result<(), String> {
 }
 
 fn run(args: &Args) -> Result<bool, String> {
-    let mut setup = conn::Conn::connect(args.protocol, &args.address)?;
+    let mut setup = conn::Conn::connect(args)?;
     workload::create_accounts(&mut setup, args.accounts)?;
     let before = if args.no_audit {
         None
@@ -147,7 +154,7 @@ fn run(args: &Args) -> Result<bool, String> {
         .map(|i| {
             let (args, live, stop) = (args.clone(), live.clone(), stop.clone());
             std::thread::spawn(move || -> Result<(Totals, Histogram<u64>), String> {
-                let mut c = conn::Conn::connect(args.protocol, &args.address)?;
+                let mut c = conn::Conn::connect(&args)?;
                 let mut gen = workload::Generator::new(&args, nonce, i as u64);
                 let mut totals = Totals::default();
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)

@@ -38,8 +38,8 @@ pub enum Error {
     Io(std::io::Error),
     /// The server's reply is not a valid frame.
     Frame(binary::FrameError),
-    /// The server refused the request (status and message); for `BadFrame` it also closed the
-    /// connection.
+    /// The server refused the request (status and message); for `BadFrame` (1) and `Denied`
+    /// (3: authentication required or wrong) it also closed the connection.
     Server {
         status: u32,
         message: String,
@@ -107,6 +107,33 @@ impl Client {
             next_id: 1,
             in_flight: VecDeque::new(),
         })
+    }
+
+    /// Connects and authenticates as `user` (the server's `default` user, whose password is
+    /// its `requirepass`) before anything else, as a server with a password requires.
+    pub fn connect_authenticated(
+        addr: impl ToSocketAddrs,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, Error> {
+        let mut c = Client::connect(addr)?;
+        c.authenticate(user, password)?;
+        Ok(c)
+    }
+
+    /// The authentication handshake (docs/PROTOCOL.md): on wrong credentials the server
+    /// answers `Error::Server` with status 3 (`WRONGPASS ...`) and closes the connection.
+    pub fn authenticate(&mut self, user: &str, password: &str) -> Result<(), Error> {
+        let body =
+            binary::authenticate_body(user.as_bytes(), password.as_bytes()).ok_or_else(|| {
+                Error::Mismatch(format!(
+                    "user or password too long (at most {} and {} bytes)",
+                    binary::MAX_USER_LEN,
+                    binary::MAX_PASSWORD_LEN
+                ))
+            })?;
+        self.send(Operation::Authenticate, body.len() as u32, &body)?;
+        self.receive().map(|_| ())
     }
 
     /// Requests sent and not yet received.

@@ -19,6 +19,8 @@ pub fn command_name(op: Operation) -> &'static str {
         Operation::GetAccountBalances => "LEDGER.GET_ACCOUNT_BALANCES",
         Operation::QueryAccounts => "LEDGER.QUERY_ACCOUNTS",
         Operation::QueryTransfers => "LEDGER.QUERY_TRANSFERS",
+        // Over RESP the handshake is Redis's AUTH (see `RespClient::authenticate`).
+        Operation::Authenticate => "AUTH",
     }
 }
 
@@ -42,6 +44,29 @@ impl RespClient {
         })
     }
 
+    /// `AUTH user password` (Redis's), before any other command in flight.
+    pub fn authenticate(&mut self, user: &str, password: &str) -> Result<(), Error> {
+        if self.in_flight != 0 {
+            return Err(Error::Mismatch(
+                "authenticate with nothing in flight".into(),
+            ));
+        }
+        let mut command = Vec::new();
+        command.extend_from_slice(b"*3\r\n$4\r\nAUTH\r\n");
+        for arg in [user.as_bytes(), password.as_bytes()] {
+            command.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            command.extend_from_slice(arg);
+            command.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&command)?;
+        self.in_flight += 1;
+        match self.next_value()? {
+            Value::Simple(ok) if ok == "OK" => Ok(()),
+            Value::Error(message) => Err(Error::Server { status: 0, message }),
+            other => Err(Error::Mismatch(format!("unexpected reply {other:?}"))),
+        }
+    }
+
     /// Queues `LEDGER.<OP> <body>`.
     pub fn send(&mut self, op: Operation, body: &[u8]) {
         let name = command_name(op);
@@ -59,6 +84,15 @@ impl RespClient {
             self.stream.write_all(&self.output)?;
             self.output.clear();
         }
+        match self.next_value()? {
+            Value::Bulk(b) => Ok(b),
+            Value::Error(message) => Err(Error::Server { status: 0, message }),
+            other => Err(Error::Mismatch(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Reads the oldest reply in flight.
+    fn next_value(&mut self) -> Result<Value, Error> {
         if self.in_flight == 0 {
             return Err(Error::Mismatch("no command in flight".into()));
         }
@@ -68,11 +102,7 @@ impl RespClient {
             if let Some((value, used)) = parsed {
                 self.input.drain(..used);
                 self.in_flight -= 1;
-                return match value {
-                    Value::Bulk(b) => Ok(b),
-                    Value::Error(message) => Err(Error::Server { status: 0, message }),
-                    other => Err(Error::Mismatch(format!("unexpected reply {other:?}"))),
-                };
+                return Ok(value);
             }
             let len = self.input.len();
             self.input.resize(len + (64 << 10), 0);

@@ -6,7 +6,7 @@
 //! offset size field
 //!   0     4  magic        "RLGR" (0x52 0x4C 0x47 0x52)
 //!   4     2  version      1
-//!   6     1  operation    1..=8 (see `Operation`)
+//!   6     1  operation    1..=8 (see `Operation`), 9 authenticate
 //!   7     1  flags        0 (reserved)
 //!   8     8  request_id   echoed in the reply
 //!  16     4  event_count  number of events in the body
@@ -22,7 +22,12 @@ pub const VERSION: u16 = 1;
 /// Most events in one request or reply.
 pub const MAX_EVENTS: u32 = 8189;
 
-/// The eight ledger operations.
+/// Longest user name an authenticate frame carries.
+pub const MAX_USER_LEN: usize = 255;
+/// Longest password an authenticate frame carries.
+pub const MAX_PASSWORD_LEN: usize = 512;
+
+/// The eight ledger operations, and the connection's authentication handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Operation {
@@ -34,9 +39,12 @@ pub enum Operation {
     GetAccountBalances = 6,
     QueryAccounts = 7,
     QueryTransfers = 8,
+    /// Body: `user_len u8 | user | password` (events are bytes); reply: no records.
+    Authenticate = 9,
 }
 
 impl Operation {
+    /// The ledger operations (not `Authenticate`).
     pub const ALL: [Operation; 8] = [
         Operation::CreateAccounts,
         Operation::CreateTransfers,
@@ -49,6 +57,9 @@ impl Operation {
     ];
 
     pub fn from_u8(v: u8) -> Option<Operation> {
+        if v == Operation::Authenticate as u8 {
+            return Some(Operation::Authenticate);
+        }
         Operation::ALL.get((v as usize).wrapping_sub(1)).copied()
     }
 
@@ -59,6 +70,7 @@ impl Operation {
             Operation::LookupAccounts | Operation::LookupTransfers => 16,
             Operation::GetAccountTransfers | Operation::GetAccountBalances => 128,
             Operation::QueryAccounts | Operation::QueryTransfers => 64,
+            Operation::Authenticate => 1,
         }
     }
 
@@ -66,6 +78,7 @@ impl Operation {
     pub fn reply_event_size(self) -> usize {
         match self {
             Operation::CreateAccounts | Operation::CreateTransfers => 16,
+            Operation::Authenticate => 1,
             _ => 128,
         }
     }
@@ -77,6 +90,7 @@ impl Operation {
             | Operation::GetAccountBalances
             | Operation::QueryAccounts
             | Operation::QueryTransfers => 1,
+            Operation::Authenticate => (1 + MAX_USER_LEN + MAX_PASSWORD_LEN) as u32,
             _ => MAX_EVENTS,
         }
     }
@@ -91,6 +105,7 @@ impl Operation {
             Operation::GetAccountBalances => "get_account_balances",
             Operation::QueryAccounts => "query_accounts",
             Operation::QueryTransfers => "query_transfers",
+            Operation::Authenticate => "authenticate",
         }
     }
 }
@@ -104,6 +119,8 @@ pub enum ReplyStatus {
     BadFrame = 1,
     /// The request was well-formed but refused as a whole (e.g. the ledger is full).
     Refused = 2,
+    /// Authentication is required first, or it failed; the server closes the connection.
+    Denied = 3,
 }
 
 impl ReplyStatus {
@@ -112,6 +129,7 @@ impl ReplyStatus {
             0 => Some(ReplyStatus::Ok),
             1 => Some(ReplyStatus::BadFrame),
             2 => Some(ReplyStatus::Refused),
+            3 => Some(ReplyStatus::Denied),
             _ => None,
         }
     }
@@ -332,6 +350,29 @@ pub fn begin(out: &mut bytes::BytesMut) -> usize {
     start
 }
 
+/// The body of an authenticate request: `user_len u8 | user | password`. None when `user` or
+/// `password` is longer than the protocol allows.
+pub fn authenticate_body(user: &[u8], password: &[u8]) -> Option<Vec<u8>> {
+    if user.len() > MAX_USER_LEN || password.len() > MAX_PASSWORD_LEN {
+        return None;
+    }
+    let mut body = Vec::with_capacity(1 + user.len() + password.len());
+    body.push(user.len() as u8);
+    body.extend_from_slice(user);
+    body.extend_from_slice(password);
+    Some(body)
+}
+
+/// Splits an authenticate request's body into (user, password); None when malformed.
+pub fn parse_authenticate(body: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&len, rest) = body.split_first()?;
+    let len = usize::from(len);
+    if rest.len() < len || rest.len() - len > MAX_PASSWORD_LEN {
+        return None;
+    }
+    Some(rest.split_at(len))
+}
+
 /// Completes a frame begun at `start`: writes the header for the body appended since, and the
 /// checksum.
 pub fn finish(
@@ -402,6 +443,58 @@ mod tests {
         built.extend((0..384).map(|i| i as u8));
         finish(&mut built, start, Operation::CreateTransfers, 42, 3, 0);
         assert_eq!(&built[..], &bytes[..]);
+    }
+
+    #[test]
+    fn authenticate_bodies_round_trip_and_are_bounded() {
+        let body = authenticate_body(b"default", b"pw").unwrap();
+        assert_eq!(body, b"\x07defaultpw");
+        assert_eq!(
+            parse_authenticate(&body),
+            Some((&b"default"[..], &b"pw"[..]))
+        );
+        assert_eq!(parse_authenticate(b"\x00"), Some((&b""[..], &b""[..])));
+        assert_eq!(parse_authenticate(b""), None);
+        assert_eq!(
+            parse_authenticate(b"\x09short"),
+            None,
+            "user longer than the body"
+        );
+        let long_password = vec![b'p'; MAX_PASSWORD_LEN + 1];
+        assert_eq!(authenticate_body(b"u", &long_password), None);
+        assert_eq!(authenticate_body(&[b'u'; MAX_USER_LEN + 1], b"p"), None);
+        let mut too_long = vec![0u8];
+        too_long.extend_from_slice(&long_password);
+        assert_eq!(parse_authenticate(&too_long), None);
+        // As a frame: operation 9, one event per body byte, refused past the bound.
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            Operation::Authenticate,
+            5,
+            body.len() as u32,
+            0,
+            &body,
+        );
+        let (frame, used) = decode(&out, Side::Request, 1 << 20).unwrap().unwrap();
+        assert_eq!(
+            (frame.header.operation, frame.body, used),
+            (Operation::Authenticate, &body[..], out.len())
+        );
+        let max = Operation::Authenticate.max_request_events() as usize;
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            Operation::Authenticate,
+            5,
+            max as u32 + 1,
+            0,
+            &vec![0; max + 1],
+        );
+        assert!(matches!(
+            decode(&out, Side::Request, 1 << 20),
+            Err(FrameError::TooManyEvents { .. })
+        ));
     }
 
     #[test]

@@ -77,6 +77,12 @@ impl LedgerRequest {
             Operation::QueryAccounts | Operation::QueryTransfers => {
                 Events::QueryFilter(decode_filter(body, "query filter")?)
             }
+            Operation::Authenticate => {
+                // The transport handles its handshake itself; it is never a ledger request.
+                return Err(OpError::Malformed(
+                    "authenticate is not a ledger operation".into(),
+                ));
+            }
         };
         Ok(Self::new(ledger, operation, events, form))
     }

@@ -71,6 +71,9 @@ pub struct ServerState {
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(u64, u64)>>,
 }
 
+/// Redis's reply to wrong credentials.
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
 /// Redis 7.0's reply to a client refused by protected mode, word for word.
 pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
@@ -140,6 +143,26 @@ impl ServerState {
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// Whether `user` and `password` are the `default` user's (the only user; its password is
+    /// `requirepass`, any password when none is set, as in Redis). The comparison takes the
+    /// same time wherever the bytes differ.
+    pub fn credentials_ok(&self, user: &[u8], password: &[u8]) -> bool {
+        if user != b"default" {
+            return false;
+        }
+        match self.password.read().as_deref() {
+            None => true,
+            Some(p) => {
+                let p = p.as_bytes();
+                p.len() == password.len()
+                    && p.iter()
+                        .zip(password)
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+            }
+        }
     }
 
     /// The `requirepass` in force (CONFIG SET may change it).

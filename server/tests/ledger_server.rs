@@ -955,3 +955,70 @@ fn a_full_forwarding_queue_delays_but_keeps_order() {
         assert!(full > 0, "{engine}: the outbox was used: {text}");
     }
 }
+
+fn server_error(e: Error) -> (u32, String) {
+    match e {
+        Error::Server { status, message } => (status, message),
+        other => panic!("expected a server error, got {other}"),
+    }
+}
+
+#[test]
+fn the_binary_port_requires_the_password_when_one_is_set() {
+    let s = Server::start(
+        "uring",
+        &format!("{BINARY}\n[security]\nrequirepass = \"s3cret\"\n"),
+    );
+    let addr = s.binary_addr.unwrap();
+    let denied = binary::ReplyStatus::Denied as u32;
+    // Anything before the handshake is refused and the connection closed.
+    let mut c = Client::connect(addr).unwrap();
+    let (status, message) = server_error(c.lookup_accounts(&[1]).unwrap_err());
+    assert_eq!(
+        (status, message.as_str()),
+        (denied, "NOAUTH Authentication required.")
+    );
+    assert!(
+        matches!(c.lookup_accounts(&[1]), Err(Error::Io(_))),
+        "closed"
+    );
+    // A wrong password (or user) is refused and closes too.
+    for (user, password) in [("default", "guess"), ("admin", "s3cret")] {
+        let mut c = Client::connect(addr).unwrap();
+        let (status, message) = server_error(c.authenticate(user, password).unwrap_err());
+        assert_eq!(status, denied);
+        assert_eq!(
+            message,
+            "WRONGPASS invalid username-password pair or user is disabled."
+        );
+        assert!(
+            matches!(c.lookup_accounts(&[1]), Err(Error::Io(_))),
+            "closed"
+        );
+    }
+    // The right one opens the connection to every operation.
+    let mut c = Client::connect_authenticated(addr, "default", "s3cret").unwrap();
+    let created = c.create_accounts(&[acct(1, 1, 0)]).unwrap();
+    assert_eq!(created[0].status, u32::MAX);
+    assert_eq!(c.lookup_accounts(&[1]).unwrap().len(), 1);
+    // RESP uses the same password.
+    let mut r = RespClient::connect(s.addr).unwrap();
+    r.authenticate("default", "s3cret").unwrap();
+    let found = r
+        .call(Operation::LookupAccounts, &1u128.to_le_bytes())
+        .unwrap();
+    assert_eq!(found.len(), 128);
+}
+
+#[test]
+fn authenticating_without_a_password_set_is_refused_and_the_connection_stays() {
+    let s = start("epoll", "");
+    let mut c = Client::connect(s.binary_addr.unwrap()).unwrap();
+    let (status, message) = server_error(c.authenticate("default", "x").unwrap_err());
+    assert_eq!(status, binary::ReplyStatus::Refused as u32);
+    assert!(
+        message.starts_with("ERR AUTH <password> called without any password configured"),
+        "{message}"
+    );
+    assert_eq!(c.lookup_accounts(&[1]).unwrap().len(), 0, "still usable");
+}

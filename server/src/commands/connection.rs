@@ -8,7 +8,7 @@ use protocol::resp::RespVersion;
 
 /// The version we report: Redis 7.0.15's command set and behaviour.
 pub const REDIS_VERSION: &str = "7.0.15";
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+use crate::state::WRONGPASS;
 
 pub fn ping(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match args.len() {
@@ -31,13 +31,7 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
 
 /// Checks credentials against the one user we have, `default`.
 fn credentials_ok(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    match ctx.state.password() {
-        None => true,
-        Some(p) => p.as_bytes() == password,
-    }
+    ctx.state.credentials_ok(user, password)
 }
 
 /// Redis's client-name rule: printable ASCII without spaces.

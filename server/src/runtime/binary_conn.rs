@@ -31,6 +31,30 @@ impl Worker {
                     let form = Form::Frame {
                         request_id: h.request_id,
                     };
+                    let authenticating = h.operation == Operation::Authenticate;
+                    if authenticating || self.binary_auth_required(conn) {
+                        let (status, message) = self.authenticate(conn, h.operation, frame.body);
+                        self.scratch.clear();
+                        let start = binary::begin(&mut self.scratch);
+                        self.scratch.extend_from_slice(message.as_bytes());
+                        binary::finish(
+                            &mut self.scratch,
+                            start,
+                            h.operation,
+                            h.request_id,
+                            0,
+                            status as u32,
+                        );
+                        let close = status == binary::ReplyStatus::Denied;
+                        if status != binary::ReplyStatus::Ok {
+                            self.count_error(&message);
+                        }
+                        self.emit(io, conn, close);
+                        if close {
+                            return data.len();
+                        }
+                        continue;
+                    }
                     match LedgerRequest::decode(
                         &runtime.state.ledger,
                         h.operation,
@@ -73,6 +97,46 @@ impl Worker {
         }
         self.counters.net_input_bytes += pos as u64;
         pos
+    }
+
+    /// Whether `conn` must authenticate before anything else (a password is set).
+    fn binary_auth_required(&mut self, conn: ConnId) -> bool {
+        let state = self.runtime.state.clone();
+        self.slot(conn)
+            .is_some_and(|c| state.auth_required(&c.client))
+    }
+
+    /// The handshake: an authenticate frame checks the user and password against the `default`
+    /// user's (the one `requirepass` sets, as Redis's AUTH does); any other frame before it is
+    /// denied. Returns the reply's status and message (Redis's texts); `Denied` closes the
+    /// connection.
+    fn authenticate(
+        &mut self,
+        conn: ConnId,
+        operation: Operation,
+        body: &[u8],
+    ) -> (binary::ReplyStatus, String) {
+        use binary::ReplyStatus::{Denied, Ok as Accepted, Refused};
+        if operation != Operation::Authenticate {
+            return (Denied, "NOAUTH Authentication required.".into());
+        }
+        let state = self.runtime.state.clone();
+        if state.password().is_none() {
+            return (
+                Refused,
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
+            );
+        }
+        let Some((user, password)) = binary::parse_authenticate(body) else {
+            return (Denied, "bad frame: malformed authenticate body".into());
+        };
+        if !state.credentials_ok(user, password) {
+            return (Denied, crate::state::WRONGPASS.into());
+        }
+        if let Some(c) = self.slot(conn) {
+            c.client.authenticated = true;
+        }
+        (Accepted, String::new())
     }
 
     /// Sends the reply in `self.scratch` in request order (see `reply`).

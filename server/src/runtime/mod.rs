@@ -78,16 +78,6 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
         Some(addr) => Some(crate::metrics::bind(addr)?),
         None => None,
     };
-    if config.security.requirepass.is_some()
-        && config
-            .listeners
-            .iter()
-            .any(|l| l.protocol == ListenerProtocol::Binary)
-    {
-        eprintln!(
-            "ringledger-server: warning: requirepass protects RESP listeners only; the binary ledger protocol has no authentication (bind it to a trusted interface)"
-        );
-    }
     for l in config
         .listeners
         .iter()
