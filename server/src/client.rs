@@ -78,6 +78,9 @@ pub struct ClientState {
     /// SELECTed database.
     pub db: usize,
     pub authenticated: bool,
+    /// AUTH (or HELLO AUTH) attempts that failed on this connection: the runtime delays the
+    /// connection after each (a brute-force throttle).
+    pub auth_failures: u32,
     pub name: Vec<u8>,
 }
 
@@ -178,6 +181,7 @@ impl Registry {
             resp: RespVersion::V2,
             db: 0,
             authenticated: false,
+            auth_failures: 0,
             name: Vec::new(),
         }
     }

@@ -225,6 +225,10 @@ pub struct SecuritySection {
     /// are accepted (on every listener).
     #[serde(default = "yes")]
     pub protected_mode: bool,
+    /// Seconds a connection may stay unauthenticated while a password is set before it is
+    /// closed (it holds a `max_clients` place meanwhile); 0 = no limit.
+    #[serde(default = "default_auth_timeout")]
+    pub auth_timeout: u64,
 }
 
 impl Default for SecuritySection {
@@ -232,8 +236,13 @@ impl Default for SecuritySection {
         SecuritySection {
             requirepass: None,
             protected_mode: true,
+            auth_timeout: default_auth_timeout(),
         }
     }
+}
+
+fn default_auth_timeout() -> u64 {
+    10
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

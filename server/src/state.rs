@@ -21,6 +21,8 @@ pub struct StateOptions {
     pub protected_mode: bool,
     /// `[limits] max_client_memory` (0 = no limit).
     pub max_client_memory: u64,
+    /// `[security] auth_timeout` in seconds (0 = no limit).
+    pub auth_timeout_secs: u64,
     /// `[limits] max_clients`.
     pub max_clients: usize,
     /// `[limits] idle_timeout` in seconds; 0 = never.

@@ -42,6 +42,8 @@ counters! {
     rejected_connections,
     /// Connections closed because all clients' buffers exceeded `max_client_memory`.
     evicted_clients,
+    /// Connections closed for not authenticating within `[security] auth_timeout`.
+    auth_timeouts,
     /// Connections currently open on this worker (a gauge, kept as a count).
     connected_clients,
     net_input_bytes,

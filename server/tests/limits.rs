@@ -210,3 +210,48 @@ fn clients_over_the_memory_cap_are_closed_largest_first() {
     let pong: String = redis::cmd("PING").query(&mut r).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[test]
+fn failed_auth_attempts_are_throttled() {
+    let s = Server::start("uring", "[security]\nrequirepass = \"right\"");
+    let mut c = s.connect();
+    let guesses: Vec<u8> = (0..10)
+        .flat_map(|i| encode(&[b"AUTH", format!("guess{i}").as_bytes()]))
+        .collect();
+    let started = Instant::now();
+    c.write_all(&guesses).unwrap();
+    let wrongpass = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    let mut replies = vec![0u8; wrongpass.len() * 10];
+    c.read_exact(&mut replies).unwrap();
+    let took = started.elapsed();
+    assert!(replies.chunks(wrongpass.len()).all(|r| r == wrongpass));
+    // Each failure holds the next attempt back 100 ms: nine waits.
+    assert!(took >= Duration::from_millis(850), "10 guesses in {took:?}");
+    // The right password still works on the same connection.
+    c.write_all(&encode(&[b"AUTH", b"right"])).unwrap();
+    let mut ok = [0u8; 5];
+    c.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n");
+}
+
+#[test]
+fn unauthenticated_connections_are_closed_after_the_auth_timeout() {
+    let s = Server::start(
+        "epoll",
+        "[security]\nrequirepass = \"right\"\nauth_timeout = 1",
+    );
+    let mut idle = s.connect();
+    let mut authed = s.connect();
+    authed.write_all(&encode(&[b"AUTH", b"right"])).unwrap();
+    let mut ok = [0u8; 5];
+    authed.read_exact(&mut ok).unwrap();
+    let started = Instant::now();
+    let mut b = [0u8; 1];
+    assert_eq!(idle.read(&mut b).unwrap(), 0, "closed by the server");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "closed after {took:?}");
+    authed.write_all(b"PING\r\n").unwrap();
+    let mut pong = [0u8; 7];
+    authed.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"+PONG\r\n", "an authenticated client stays");
+}

@@ -60,6 +60,7 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         ctx.client.authenticated = true;
         ctx.reply().ok();
     } else {
+        ctx.client.auth_failures += 1;
         ctx.error(WRONGPASS);
     }
     Flow::Continue
@@ -108,6 +109,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     }
     if let Some((user, password)) = credentials {
         if !credentials_ok(ctx, user, password) {
+            ctx.client.auth_failures += 1;
             ctx.error(WRONGPASS);
             return Flow::Continue;
         }

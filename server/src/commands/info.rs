@@ -239,6 +239,7 @@ fn render(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> String {
         line!(out, "expired_time_cap_reached_count:0");
         line!(out, "evicted_keys:{}", state.cache.evicted_keys());
         line!(out, "evicted_clients:{}", totals.evicted_clients);
+        line!(out, "auth_timeouts:{}", totals.auth_timeouts);
         line!(out, "keyspace_hits:{}", totals.keyspace_hits);
         line!(out, "keyspace_misses:{}", totals.keyspace_misses);
         line!(out, "pubsub_channels:0");

@@ -23,6 +23,7 @@ pub(crate) fn options() -> StateOptions {
         requirepass: None,
         protected_mode: true,
         max_client_memory: 0,
+        auth_timeout_secs: 10,
         max_clients: 100,
         idle_timeout_secs: 0,
         max_request_bytes: 64 << 20,

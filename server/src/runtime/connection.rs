@@ -16,8 +16,11 @@ pub(crate) struct Connection {
     pub parked: Option<Box<LedgerRequest>>,
     /// Listed in the worker's connections with replies waiting for the log (`durable_waiting`).
     pub durable_listed: bool,
-    /// Not read for now: `replies` is full, or a request is `parked`.
+    /// Not read for now: `replies` is full, a request is `parked`, or `auth_delayed`.
     pub paused: bool,
+    /// A failed AUTH holds the connection's next request back for a moment (see
+    /// `worker::AUTH_FAILURE_DELAY`); its timer clears this.
+    pub auth_delayed: bool,
     /// Accepted on a `protocol = "binary"` listener: frames, not RESP.
     pub binary: bool,
     pub parser: RequestParser,
@@ -25,6 +28,8 @@ pub(crate) struct Connection {
     pub needed: usize,
     pub client: ClientState,
     pub last_active: Instant,
+    /// When it was accepted (unauthenticated connections have `[security] auth_timeout`).
+    pub accepted_at: Instant,
 }
 
 impl Connection {
@@ -34,17 +39,19 @@ impl Connection {
             parked: None,
             durable_listed: false,
             paused: false,
+            auth_delayed: false,
             binary,
             parser: RequestParser::new(limits),
             needed: 0,
             client,
             last_active: Instant::now(),
+            accepted_at: Instant::now(),
         }
     }
 
-    /// Paused, and may read again: no request is parked and the held replies drained to half
-    /// their bounds.
+    /// Paused, and may read again: no request is parked, no AUTH delay runs, and the held
+    /// replies drained to half their bounds.
     pub fn may_resume(&self) -> bool {
-        self.paused && self.parked.is_none() && self.replies.below_half()
+        self.paused && self.parked.is_none() && !self.auth_delayed && self.replies.below_half()
     }
 }

@@ -125,6 +125,7 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
         requirepass: config.security.requirepass.clone(),
         protected_mode: config.security.protected_mode,
         max_client_memory: config.limits.max_client_memory,
+        auth_timeout_secs: config.security.auth_timeout,
         max_clients: config.limits.max_clients,
         idle_timeout_secs: config.limits.idle_timeout,
         max_request_bytes: config.limits.max_request_bytes,

@@ -23,7 +23,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const HISTOGRAM_PUBLISH_EVERY: Duration = Duration::from_millis(1);
 /// Period of each worker's housekeeping tick (Redis's default `hz` of 10).
 const CRON: Duration = Duration::from_millis(100);
-const TIMER_CRON: u64 = 1;
+/// The housekeeping timer's token; every other token is a connection's `ConnId::to_u64`
+/// (whose index part is never u32::MAX).
+const TIMER_CRON: u64 = u64::MAX;
+/// How long a connection waits after a failed AUTH before its next request is read: a
+/// password guesser gets at most 10 tries a second per connection.
+const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(100);
 /// Ticks between idle-client sweeps (one second).
 const IDLE_SWEEP_TICKS: u64 = 10;
 /// Shards with volatile keys one active-expiry tick may sweep.
@@ -273,7 +278,9 @@ impl Worker {
                         now_ms: now,
                         ledger: None,
                     };
+                    let failures = ctx.client.auth_failures;
                     let flow = commands::dispatch(&mut ctx, &args);
+                    let auth_failed = ctx.client.auth_failures != failures;
                     let ledger = ctx.ledger.take();
                     let written = ctx.out.len().saturating_sub(before);
                     drop(args); // they may borrow the parser: end that before touching `self`
@@ -300,6 +307,15 @@ impl Worker {
                     if flow == Flow::Close {
                         // After the replies before it (at once when none is outstanding).
                         self.reply(io, conn, &[], true, None);
+                    }
+                    if auth_failed && flow == Flow::Continue {
+                        if let Some(c) = self.slot(conn) {
+                            c.auth_delayed = true;
+                            c.paused = true;
+                            io.pause(conn);
+                            io.set_timer(io.now() + AUTH_FAILURE_DELAY, conn.to_u64());
+                        }
+                        break;
                     }
                     match flow {
                         Flow::Continue => {}
@@ -334,6 +350,30 @@ impl Worker {
 }
 
 impl Worker {
+    /// Closes connections that did not authenticate within `[security] auth_timeout` while a
+    /// password is set: each holds a `max_clients` place.
+    fn close_unauthenticated(&mut self, io: &mut Io<'_>) {
+        let state = self.runtime.state.clone();
+        let limit = state.options.auth_timeout_secs;
+        if limit == 0 || state.password().is_none() {
+            return;
+        }
+        let limit = Duration::from_secs(limit);
+        let now = io.now();
+        let late: Vec<ConnId> = self
+            .connections
+            .iter()
+            .flatten()
+            .filter(|(_, c)| state.auth_required(&c.client))
+            .filter(|(_, c)| now.duration_since(c.accepted_at) > limit)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            self.counters.auth_timeouts += 1;
+            io.close(id);
+        }
+    }
+
     /// Publishes this worker's connections' buffer memory and, when all workers' together
     /// exceed `max_client_memory`, closes this worker's largest clients until it has freed its
     /// share of the excess (as Redis evicts the largest clients first). Checked every tick: a
@@ -477,6 +517,15 @@ impl Handler for Worker {
 
     fn on_timer(&mut self, io: &mut Io<'_>, token: u64) {
         if token != TIMER_CRON {
+            // A failed AUTH's delay is over.
+            let conn = ConnId::from_u64(token);
+            if let Some(c) = self.slot(conn) {
+                c.auth_delayed = false;
+                if c.may_resume() {
+                    c.paused = false;
+                    io.resume(conn);
+                }
+            }
             return;
         }
         self.ticks += 1;
@@ -509,6 +558,9 @@ impl Handler for Worker {
             for id in idle {
                 io.close(id);
             }
+        }
+        if self.ticks % IDLE_SWEEP_TICKS == 0 {
+            self.close_unauthenticated(io);
         }
         self.enforce_client_memory(io);
         if !self.shutting_down {
