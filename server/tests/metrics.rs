@@ -418,3 +418,31 @@ fn two_hundred_concurrent_connections_get_answers_or_a_quick_503() {
     // Once the burst is over, scrapes are served again.
     scrape_promptly(&addr);
 }
+
+#[test]
+fn a_configured_token_is_required() {
+    let s = start_with_metrics("token = \"s3cret-Token_1\"");
+    let addr = s.metrics_addr.clone().unwrap();
+    let ask_for = |path: &str, auth: &str| {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
+        let t0 = Instant::now();
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        read_reply(&mut c, t0 + PROMPT)
+    };
+    let ask = |auth: &str| ask_for("/metrics", auth);
+    let without = ask("");
+    assert!(without.starts_with("HTTP/1.1 401"), "{without}");
+    assert!(without.contains("WWW-Authenticate: Bearer"), "{without}");
+    let wrong = ask("Authorization: Bearer s3cret-Token_2\r\n");
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let with = ask("Authorization: Bearer s3cret-Token_1\r\n");
+    assert!(with.starts_with("HTTP/1.1 200"), "{with}");
+    assert!(
+        with.contains("# TYPE ringledger_commands_total counter"),
+        "{with}"
+    );
+    // Without the token even a wrong path is 401, not 404.
+    let nope = ask_for("/nope", "");
+    assert!(nope.starts_with("HTTP/1.1 401"), "{nope}");
+}

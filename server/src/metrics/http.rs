@@ -7,6 +7,9 @@
 /// bytes; the bound is what makes a peer that never sends a newline cost 8 KiB, not memory.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
+/// Longest scrape token `[metrics] token` may set: it must fit in a head with room to spare.
+pub const MAX_TOKEN_BYTES: usize = 1024;
+
 /// What the endpoint answers a request with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {

@@ -60,6 +60,13 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
             "ringledger-server: warning: requirepass protects RESP listeners only; the binary ledger protocol has no authentication (bind it to a trusted interface)"
         );
     }
+    if let (Some(addr), None) = (config.metrics.address, &config.metrics.token) {
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "ringledger-server: warning: the metrics endpoint on {addr} has no [metrics] token: anyone who reaches it can read the server's figures"
+            );
+        }
+    }
     let workers = config.workers();
     io_driver::raise_fd_limit(config.limits.max_clients + 64 * workers);
 
@@ -183,7 +190,7 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
     let (metrics_addr, metrics_accept) = match metrics_listener {
         Some(l) => {
             let addr = l.local_addr().map_err(|e| e.to_string())?;
-            let token = None; // [metrics] token: next commit
+            let token = config.metrics.token.clone();
             let accepting = crate::metrics::serve(l, runtime.state.clone(), token)?;
             (Some(addr), Some(accepting))
         }
