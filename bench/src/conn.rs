@@ -4,7 +4,7 @@
 use crate::Protocol;
 use client::resp::RespClient;
 use client::Client;
-use protocol::binary::Operation;
+use protocol::binary::{Operation, ReplyStatus};
 
 pub enum Conn {
     Binary(Client),
@@ -34,12 +34,26 @@ impl Conn {
     pub fn request(&mut self, op: Operation, events: u32, body: &[u8]) -> Result<Vec<u8>, String> {
         match self {
             Conn::Binary(c) => {
-                c.send(op, events, body).map_err(|e| e.to_string())?;
-                c.receive()
-                    .map(|r| r.body)
-                    .map_err(|e| format!("{}: {e}", op.name()))
+                c.send(op, events, body).map_err(|e| describe(op, e))?;
+                c.receive().map(|r| r.body).map_err(|e| describe(op, e))
             }
-            Conn::Resp(c) => c.call(op, body).map_err(|e| format!("{}: {e}", op.name())),
+            Conn::Resp(c) => c.call(op, body).map_err(|e| describe(op, e)),
         }
+    }
+}
+
+/// A request's error as the run's report says it: a request the server refused whole (binary
+/// status `Refused`, or an `-ERR` reply over RESP, e.g. "transfers table is full") says so
+/// with the server's message.
+fn describe(op: Operation, e: client::Error) -> String {
+    // `RespClient` reports an `-ERR` reply with status 0 (Ok), having no binary status.
+    let resp_error = ReplyStatus::Ok as u32;
+    match e {
+        client::Error::Server { status, message }
+            if status == ReplyStatus::Refused as u32 || status == resp_error =>
+        {
+            format!("the server refused {}: {message}", op.name())
+        }
+        other => format!("{}: {other}", op.name()),
     }
 }

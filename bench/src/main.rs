@@ -9,6 +9,11 @@
 //!
 //! The last two lines are `transfers_per_second=<N>` and `audit=ok` (or `audit=FAILED <why>`,
 //! with exit status 1).
+//!
+//! A request that fails (the server refusing a batch because its table is full, a lost
+//! connection, ...) stops the whole run at once: the failure is printed (`stopped after
+//! <s>: <why>`), the rates are over the time actually run, the audit still runs, and the exit
+//! status is 1.
 
 mod audit;
 mod conn;
@@ -18,7 +23,7 @@ use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use workload::{Totals, Workload};
 
@@ -85,6 +90,37 @@ struct Live {
     requests: AtomicU64,
 }
 
+/// How often the main thread looks whether a connection has stopped the run.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// When the run ends: at its duration, or at the first failed request of any connection.
+#[derive(Default)]
+struct Stop {
+    requested: AtomicBool,
+    /// The first failure: when (since the load started) and why.
+    failure: Mutex<Option<(Duration, String)>>,
+}
+
+impl Stop {
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    /// Records `why` if it is the first failure, and stops every connection.
+    fn fail(&self, at: Duration, why: String) {
+        let mut first = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        first.get_or_insert((at, why));
+        self.requested.store(true, Ordering::Relaxed);
+    }
+
+    fn failure(&self) -> Option<(Duration, String)> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 fn main() {
     let args = Args::parse();
     if let Err(e) = validate(&args) {
@@ -147,29 +183,18 @@ fn run(args: &Args) -> Result<bool, String> {
     }
 
     let live = Arc::new(Live::default());
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(Stop::default());
     let nonce = workload::run_nonce();
     let started = Instant::now();
     let threads: Vec<_> = (0..args.connections)
         .map(|i| {
             let (args, live, stop) = (args.clone(), live.clone(), stop.clone());
-            std::thread::spawn(move || -> Result<(Totals, Histogram<u64>), String> {
-                let mut c = conn::Conn::connect(&args)?;
-                let mut gen = workload::Generator::new(&args, nonce, i as u64);
-                let mut totals = Totals::default();
-                let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-                    .map_err(|e| e.to_string())?;
-                while !stop.load(Ordering::Relaxed) {
-                    let t0 = Instant::now();
-                    let (transfers, lookups) = gen.step(&mut c, &mut totals)?;
-                    let us = t0.elapsed().as_micros().max(1) as u64;
-                    let _ = hist.record(us.min(600_000_000));
-                    live.transfers.fetch_add(transfers, Ordering::Relaxed);
-                    live.lookups.fetch_add(lookups, Ordering::Relaxed);
-                    live.requests.fetch_add(1, Ordering::Relaxed);
+            std::thread::spawn(move || {
+                let run = connection(&args, nonce, i as u64, &live, &stop, started);
+                if let Err(why) = &run {
+                    stop.fail(started.elapsed(), why.clone());
                 }
-                gen.finish(&mut c, &mut totals)?;
-                Ok((totals, hist))
+                run
             })
         })
         .collect();
@@ -177,10 +202,14 @@ fn run(args: &Args) -> Result<bool, String> {
     let deadline = started + Duration::from_secs(args.duration);
     let mut last = (0u64, 0u64);
     let mut second = 0;
-    while Instant::now() < deadline {
-        std::thread::sleep(
-            Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now())),
-        );
+    let mut next_report = started + Duration::from_secs(1);
+    while Instant::now() < deadline && !stop.requested() {
+        let now = Instant::now();
+        std::thread::sleep(STOP_POLL.min(next_report.min(deadline).saturating_duration_since(now)));
+        if Instant::now() < next_report.min(deadline) {
+            continue;
+        }
+        next_report += Duration::from_secs(1);
         second += 1;
         let now = (
             live.transfers.load(Ordering::Relaxed),
@@ -194,20 +223,38 @@ fn run(args: &Args) -> Result<bool, String> {
         );
         last = now;
     }
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = started.elapsed();
+    stop.requested.store(true, Ordering::Relaxed);
+    let ended = started.elapsed();
 
     let mut totals = Totals::default();
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
     for t in threads {
-        let (t, h) = t
+        let joined = t
             .join()
-            .map_err(|_| "a connection thread panicked".to_string())??;
-        totals.add(&t);
-        hist.add(&h).map_err(|e| e.to_string())?;
+            .map_err(|_| "a connection thread panicked".to_string())?;
+        // A connection that failed outside a request (connecting, or posting its pending
+        // transfers at the end) has nothing to add; its error is the run's failure (below).
+        if let Ok((t, h)) = joined {
+            totals.add(&t);
+            hist.add(&h).map_err(|e| e.to_string())?;
+        }
     }
-    let secs = elapsed.as_secs_f64();
+    // A stopped run is measured up to its first failure: what ran after it (other
+    // connections finishing their request in flight) is not load the server sustained.
+    let failure = stop.failure();
+    let elapsed = match &failure {
+        Some((at, why)) => {
+            eprintln!(
+                "ringledger-bench: stopped after {:.2}s: {why}",
+                at.as_secs_f64()
+            );
+            println!("stopped after {:.2}s: {why}", at.as_secs_f64());
+            ended.min(*at)
+        }
+        None => ended,
+    };
+    let secs = elapsed.as_secs_f64().max(1e-6);
     println!("--- summary ---");
     println!(
         "elapsed={secs:.2}s requests={} transfers={} lookups={}",
@@ -254,11 +301,49 @@ fn run(args: &Args) -> Result<bool, String> {
     match verdict {
         Ok(()) => {
             println!("audit={}", if args.no_audit { "skipped" } else { "ok" });
-            Ok(true)
+            Ok(failure.is_none())
         }
         Err(why) => {
             println!("audit=FAILED {why}");
             Ok(false)
         }
     }
+}
+
+/// One connection's load until the run stops. A failed request stops the whole run (recorded
+/// in `stop`) but keeps what this connection did before it, which the summary counts.
+fn connection(
+    args: &Args,
+    nonce: u64,
+    index: u64,
+    live: &Live,
+    stop: &Stop,
+    started: Instant,
+) -> Result<(Totals, Histogram<u64>), String> {
+    let mut c = conn::Conn::connect(args)?;
+    let mut gen = workload::Generator::new(args, nonce, index);
+    let mut totals = Totals::default();
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+    while !stop.requested() {
+        let t0 = Instant::now();
+        let (transfers, lookups) = match gen.step(&mut c, &mut totals) {
+            Ok(counts) => counts,
+            Err(why) => {
+                stop.fail(started.elapsed(), why);
+                return Ok((totals, hist));
+            }
+        };
+        let us = t0.elapsed().as_micros().max(1) as u64;
+        let _ = hist.record(us.min(600_000_000));
+        live.transfers.fetch_add(transfers, Ordering::Relaxed);
+        live.lookups.fetch_add(lookups, Ordering::Relaxed);
+        live.requests.fetch_add(1, Ordering::Relaxed);
+    }
+    // Post what is left pending, unless the run failed: the server is then refusing (or
+    // unreachable), and the audit accounts for pending amounts anyway.
+    if stop.failure().is_none() {
+        gen.finish(&mut c, &mut totals)?;
+    }
+    Ok((totals, hist))
 }

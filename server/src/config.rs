@@ -250,6 +250,8 @@ fn default_auth_timeout() -> u64 {
 pub struct MetricsSection {
     /// Serve Prometheus text at http://ADDRESS/metrics.
     pub address: Option<SocketAddr>,
+    /// Scrapers must send `Authorization: Bearer TOKEN`; unset = no authentication.
+    pub token: Option<String>,
 }
 
 fn yes() -> bool {
@@ -551,6 +553,24 @@ impl Config {
                 );
             }
         }
+        if let Some(token) = &self.metrics.token {
+            let max = crate::metrics::http::MAX_TOKEN_BYTES;
+            if self.metrics.address.is_none() {
+                return bad(
+                    "metrics.token",
+                    "set, but metrics.address is not (there is no endpoint to protect)".into(),
+                );
+            }
+            // Visible ASCII only: what fits in an Authorization header as sent, and a stray
+            // space or newline pasted into the file is caught here rather than as 401s.
+            if token.is_empty() || token.len() > max || !token.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return bad(
+                    "metrics.token",
+                    format!("must be 1..={max} visible ASCII characters, without spaces (omit the key for no token)"),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -633,6 +653,13 @@ mod tests {
             // Values `validate` rejects.
             ("[uring]\nentries = 64\nbuffer_count = 1000\n", "uring.buffer_count", ":3:16:"),
             ("[cache]\neviction = \"lru\"\n", "cache.eviction", ":2:12:"),
+            (
+                "[metrics]\naddress = \"127.0.0.1:0\"\ntoken = \"two words\"\n",
+                "metrics.token",
+                ":3:9:",
+            ),
+            ("[metrics]\ntoken = \"x\"\n", "metrics.token", ":2:9:"),
+            ("[metrics]\naddress = \"127.0.0.1:0\"\ntokne = \"x\"\n", "metrics.tokne", ":3:1:"),
             (
                 "[[listener]]\nprotocol = \"resp\"\naddress = \"127.0.0.1:7\"\n[[listener]]\nprotocol = \"binary\"\naddress = \"127.0.0.1:7\"\n",
                 "listener.address",

@@ -6,18 +6,23 @@
 //! into its own slot of [`Published`] (one writer per slot, relaxed stores), so no shared
 //! atomic is touched per request. Readers (INFO, the `/metrics` endpoint) sum the slots.
 //!
-//! The endpoint (`[metrics] address`) is a small HTTP/1.1 server on its own thread: on each
+//! The endpoint (`[metrics] address`) is a small, bounded HTTP/1.1 server on its own threads
+//! (`endpoint`: sockets, deadlines, concurrency; `http`: parsing and responses): on each
 //! `GET /metrics` it feeds the totals to the `metrics` facade, whose Prometheus recorder
 //! (`metrics-exporter-prometheus`) renders the text format.
 
 use crate::state::ServerState;
 use ledger::{CreateAccountStatus, CreateTransferStatus};
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+mod endpoint;
+pub(crate) mod http;
+
+pub use endpoint::bind;
 
 /// Upper bounds (µs) of the request latency buckets; one more bucket holds the rest.
 pub const LATENCY_BOUNDS_US: [u64; 15] = [
@@ -193,8 +198,15 @@ fn statuses(cells: &[u64], name: impl Fn(u32) -> Option<&'static str>) -> Vec<(&
 
 // ---- Prometheus endpoint ----------------------------------------------------------------
 
-/// Installs the Prometheus recorder and serves `GET /metrics` on `listener` from a thread.
-pub fn serve(listener: TcpListener, state: Arc<ServerState>) -> Result<(), String> {
+/// Installs the Prometheus recorder and serves `GET /metrics` on `listener` (see `endpoint`
+/// for the bounds every connection is held to). `token`: scrapes must carry
+/// `Authorization: Bearer <token>`. Returns the accepting thread, which ends, closing the
+/// listener, once a shutdown is requested.
+pub fn serve(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    token: Option<String>,
+) -> Result<JoinHandle<()>, String> {
     let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(
@@ -225,61 +237,20 @@ pub fn serve(listener: TcpListener, state: Arc<ServerState>) -> Result<(), Strin
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| format!("metrics: {e}"))?;
     describe();
-    std::thread::Builder::new()
-        .name("metrics-http".into())
-        .spawn(move || {
-            let mut fed = Fed::default();
-            for stream in listener.incoming().flatten() {
-                if state.shutdown_requested() {
-                    break;
-                }
-                let _ = answer(stream, &state, &handle, &mut fed);
-            }
-        })
-        .map(|_| ())
-        .map_err(|e| format!("metrics thread: {e}"))
-}
-
-/// Binds the metrics address (before the workers start, so a bad address fails start-up).
-pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).map_err(|e| format!("metrics.address {addr}: {e}"))
-}
-
-fn answer(
-    stream: TcpStream,
-    state: &ServerState,
-    handle: &metrics_exporter_prometheus::PrometheusHandle,
-    fed: &mut Fed,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request = String::new();
-    reader.read_line(&mut request)?;
-    // Read (and ignore) the headers, bounded.
-    let mut line = String::new();
-    for _ in 0..100 {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
-    let mut parts = request.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let mut stream = stream;
-    let (status, body) = if method != "GET" {
-        ("405 Method Not Allowed", "only GET is served\n".to_string())
-    } else if path == "/metrics" || path.starts_with("/metrics?") {
-        fed.feed(state);
-        ("200 OK", handle.render())
-    } else {
-        ("404 Not Found", "metrics are at /metrics\n".to_string())
+    // Scrapes are served by several threads; feeding the recorder and rendering happen under
+    // one lock, so each scrape sees every histogram fed exactly once.
+    let fed = Mutex::new(Fed::default());
+    let rendering = state.clone();
+    let service = endpoint::Service {
+        token,
+        render: Box::new(move || {
+            let mut fed = fed.lock().unwrap_or_else(PoisonError::into_inner);
+            fed.feed(&rendering);
+            handle.render()
+        }),
+        stopping: Box::new(move || state.shutdown_requested()),
     };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
+    endpoint::start(listener, service).map_err(|e| format!("metrics threads: {e}"))
 }
 
 fn describe() {

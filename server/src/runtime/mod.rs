@@ -96,6 +96,13 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
             l.address
         );
     }
+    if let (Some(addr), None) = (config.metrics.address, &config.metrics.token) {
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "ringledger-server: warning: the metrics endpoint on {addr} has no [metrics] token: anyone who reaches it can read the server's figures"
+            );
+        }
+    }
     let workers = config.workers();
     let mut config = config;
     config.limits.max_clients = fit_fd_limit(config.limits.max_clients, workers)?;
@@ -222,13 +229,14 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
     let _ = runtime.wakers.set(wakers);
     runtime.state.set_engine(engine);
     signals::spawn(runtime.clone()).map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let metrics_addr = match metrics_listener {
+    let (metrics_addr, metrics_accept) = match metrics_listener {
         Some(l) => {
             let addr = l.local_addr().map_err(|e| e.to_string())?;
-            crate::metrics::serve(l, runtime.state.clone())?;
-            Some(addr)
+            let token = config.metrics.token.clone();
+            let accepting = crate::metrics::serve(l, runtime.state.clone(), token)?;
+            (Some(addr), Some(accepting))
         }
-        None => None,
+        None => (None, None),
     };
     for (l, addr) in config.listeners.iter().zip(&addresses) {
         let proto = match l.protocol {
@@ -250,6 +258,15 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => failure = Some(e),
             Err(_) => failure = Some("a worker thread panicked".to_string()),
+        }
+    }
+    // The metrics listener closes as soon as a shutdown is requested (its accepting thread
+    // watches for it). Workers can also end on an error without one: request it, so the
+    // listener is closed before the process exits whatever ended the workers.
+    runtime.state.request_shutdown();
+    if let Some(accepting) = metrics_accept {
+        if accepting.join().is_err() {
+            failure.get_or_insert_with(|| "the metrics thread panicked".to_string());
         }
     }
     match failure {
