@@ -264,6 +264,19 @@ fn describe() {
         "Connections refused by max_clients"
     );
     describe_gauge!("ringledger_connected_clients", "Connections open now");
+    describe_gauge!(
+        "ringledger_client_memory_bytes",
+        Unit::Bytes,
+        "Buffer memory all connections hold (checked against max_client_memory)"
+    );
+    describe_counter!(
+        "ringledger_clients_evicted_total",
+        "Connections closed because all clients' buffers exceeded max_client_memory"
+    );
+    describe_counter!(
+        "ringledger_auth_timeouts_total",
+        "Connections closed for not authenticating within auth_timeout"
+    );
     describe_counter!(
         "ringledger_net_input_bytes_total",
         Unit::Bytes,
@@ -383,6 +396,9 @@ impl Fed {
         counter!("ringledger_connections_received_total").absolute(t.connections_received);
         counter!("ringledger_connections_rejected_total").absolute(t.rejected_connections);
         gauge!("ringledger_connected_clients").set(t.connected_clients as f64);
+        gauge!("ringledger_client_memory_bytes").set(state.client_memory() as f64);
+        counter!("ringledger_clients_evicted_total").absolute(t.evicted_clients);
+        counter!("ringledger_auth_timeouts_total").absolute(t.auth_timeouts);
         counter!("ringledger_net_input_bytes_total").absolute(t.net_input_bytes);
         counter!("ringledger_net_output_bytes_total").absolute(t.net_output_bytes);
         counter!("ringledger_commands_total").absolute(t.commands_processed);

@@ -170,7 +170,10 @@ fn info_field(r: &mut redis::Connection, section: &str, field: &str) -> u64 {
 
 #[test]
 fn clients_over_the_memory_cap_are_closed_largest_first() {
-    let s = Server::start("uring", "[limits]\nmax_client_memory = \"8mb\"");
+    let s = Server::start(
+        "uring",
+        "[limits]\nmax_client_memory = \"8mb\"\n[metrics]\naddress = \"127.0.0.1:0\"",
+    );
     let mut r = s.redis();
     assert_eq!(info_field(&mut r, "memory", "maxmemory_clients"), 8 << 20);
     // Ten clients each hold 3 MB of a request they never finish: 30 MB of buffers.
@@ -209,6 +212,25 @@ fn clients_over_the_memory_cap_are_closed_largest_first() {
     assert!(closed >= 1, "no hog was disconnected");
     let pong: String = redis::cmd("PING").query(&mut r).unwrap();
     assert_eq!(pong, "PONG");
+    let metrics = scrape(s.metrics_addr.as_deref().unwrap());
+    let evicted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ringledger_clients_evicted_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(evicted.is_some_and(|n| n >= 1), "{metrics}");
+    assert!(
+        metrics.contains("ringledger_client_memory_bytes "),
+        "{metrics}"
+    );
+}
+
+fn scrape(addr: &str) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    c.read_to_string(&mut text).unwrap();
+    text
 }
 
 #[test]
