@@ -17,6 +17,9 @@ use indexmap::IndexMap;
 
 type Map = IndexMap<Box<[u8]>, Box<[u8]>, foldhash::fast::RandomState>;
 
+/// A field and its value.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 #[derive(Clone, Debug)]
 pub enum Hash {
     /// Fields and values alternating; `len` is the number of fields.
@@ -234,7 +237,7 @@ impl Hash {
 
     /// One HSCAN step. A listpack is returned whole with cursor 0, as Redis does; a
     /// hashtable is walked in the order of its fields' hashes (see [`scan_step`]).
-    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], &[u8])>) {
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Pair<'_>>) {
         match self {
             Hash::Listpack { .. } => (0, self.iter().collect()),
             Hash::Table(t) => {

@@ -67,11 +67,12 @@ pub struct Limits {
     pub set_max_intset_entries: usize,
 }
 
-/// Redis 7.0's defaults.
+/// Redis 7.0.15's compiled-in defaults (its sample redis.conf sets hash-max-listpack-entries
+/// to 128, but a server started without that file, as the Tcl suite starts it, has 512).
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
         }
