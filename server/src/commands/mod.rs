@@ -187,4 +187,6 @@ fn unknown_command_message(args: &[&[u8]]) -> String {
 }
 
 #[cfg(test)]
+mod collection_tests;
+#[cfg(test)]
 mod tests;
