@@ -12,10 +12,11 @@
 //! (and an allocator overhead per allocation), which every mutation adjusts.
 
 use super::listpack::Listpack;
+use super::short::Short;
 use super::Limits;
 use indexmap::IndexMap;
 
-type Map = IndexMap<Box<[u8]>, Box<[u8]>, foldhash::fast::RandomState>;
+type Map = IndexMap<Short, Short, foldhash::fast::RandomState>;
 
 /// A field and its value.
 pub type Pair<'a> = (&'a [u8], &'a [u8]);
@@ -37,16 +38,20 @@ pub struct HashTable {
     payload: usize,
 }
 
-/// What the allocator adds to each separate allocation (glibc's header, rounded).
-pub const ALLOC_OVERHEAD: usize = 16;
+pub use super::short::ALLOC_OVERHEAD;
 
-/// Bytes per slot of a hashtable's capacity: the entry (hash, two boxed slices), its index
-/// and its control byte.
-const TABLE_SLOT: usize = std::mem::size_of::<(u64, Box<[u8]>, Box<[u8]>)>() + 8 + 1;
+/// Bytes per slot of a hashtable's capacity: the entry (hash, field, value), its index and
+/// its control byte.
+const TABLE_SLOT: usize = std::mem::size_of::<(u64, Short, Short)>() + 8 + 1;
 
-/// The heap bytes one field/value pair of a hashtable owns.
+/// Up to this many elements a hashtable keeps its capacity exact (shrinking after each
+/// change, O(n) for small n): small tables are the common case and their growth slack would
+/// otherwise be a third of their memory.
+pub const EXACT_CAPACITY_UP_TO: usize = 128;
+
+/// The heap bytes one field/value pair of a hashtable owns beyond its slot.
 fn pair_cost(field: &[u8], value: &[u8]) -> usize {
-    field.len() + value.len() + 2 * ALLOC_OVERHEAD
+    Short::heap_cost(field.len()) + Short::heap_cost(value.len())
 }
 
 impl Default for Hash {
@@ -153,12 +158,15 @@ impl Hash {
                 match t.map.get_mut(field) {
                     Some(v) => {
                         t.payload = t.payload - pair_cost(field, v) + cost;
-                        *v = value.into();
+                        *v = Short::new(value);
                         false
                     }
                     None => {
-                        t.map.insert(field.into(), value.into());
+                        t.map.insert(Short::new(field), Short::new(value));
                         t.payload += cost;
+                        if t.map.len() <= EXACT_CAPACITY_UP_TO {
+                            t.map.shrink_to_fit();
+                        }
                         true
                     }
                 }
@@ -187,7 +195,8 @@ impl Hash {
                 Some(v) => {
                     t.payload -= pair_cost(field, &v);
                     // Give memory back as the hash shrinks (Redis's dict shrinks too).
-                    if t.map.capacity() > 64 && t.map.len() * 8 < t.map.capacity() {
+                    let len = t.map.len();
+                    if len <= EXACT_CAPACITY_UP_TO || len * 8 < t.map.capacity() {
                         t.map.shrink_to_fit();
                     }
                     true
@@ -207,7 +216,7 @@ impl Hash {
         let mut it = lp.iter();
         while let (Some((_, f)), Some((_, v))) = (it.next(), it.next()) {
             payload += pair_cost(f, v);
-            map.insert(f.into(), v.into());
+            map.insert(Short::new(f), Short::new(v));
         }
         *self = Hash::Table(Box::new(HashTable { map, payload }));
     }

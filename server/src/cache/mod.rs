@@ -20,6 +20,7 @@ mod intset;
 mod listpack;
 pub mod set;
 mod shard;
+mod short;
 mod table;
 
 pub use entry::{Entry, Value};

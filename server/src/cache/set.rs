@@ -7,13 +7,14 @@
 //! [`Set::heap_size`] is O(1): the intset's buffer, or the table's capacity times a per-slot
 //! cost plus `payload` (member bytes plus an allocator overhead each), kept by every mutation.
 
-use super::hash::{scan_step, ALLOC_OVERHEAD};
+use super::hash::{scan_step, ALLOC_OVERHEAD, EXACT_CAPACITY_UP_TO};
 use super::intset::IntSet;
+use super::short::Short;
 use super::Limits;
 use indexmap::IndexSet;
 use protocol::resp::parse_i64;
 
-type Table = IndexSet<Box<[u8]>, foldhash::fast::RandomState>;
+type Table = IndexSet<Short, foldhash::fast::RandomState>;
 
 #[derive(Clone, Debug)]
 pub enum Set {
@@ -27,10 +28,10 @@ pub struct SetTable {
     payload: usize,
 }
 
-const TABLE_SLOT: usize = std::mem::size_of::<(u64, Box<[u8]>)>() + 8 + 1;
+const TABLE_SLOT: usize = std::mem::size_of::<(u64, Short)>() + 8 + 1;
 
 fn member_cost(m: &[u8]) -> usize {
-    m.len() + ALLOC_OVERHEAD
+    Short::heap_cost(m.len())
 }
 
 /// A member as stored: an integer of an intset or bytes of a hashtable.
@@ -157,7 +158,7 @@ impl Set {
                 let m = t
                     .set
                     .swap_remove_index(i)
-                    .map(Vec::from)
+                    .map(|m| m.to_vec())
                     .unwrap_or_default();
                 t.payload -= member_cost(&m);
                 t.shrink_if_sparse();
@@ -228,16 +229,20 @@ fn to_table(s: &IntSet) -> Box<SetTable> {
 
 impl SetTable {
     fn insert(&mut self, member: &[u8]) -> bool {
-        let added = self.set.insert(member.into());
+        let added = self.set.insert(Short::new(member));
         if added {
             self.payload += member_cost(member);
+            if self.set.len() <= EXACT_CAPACITY_UP_TO {
+                self.set.shrink_to_fit();
+            }
         }
         added
     }
 
     /// Gives memory back as the set shrinks (Redis's dict shrinks too).
     fn shrink_if_sparse(&mut self) {
-        if self.set.capacity() > 64 && self.set.len() * 8 < self.set.capacity() {
+        let len = self.set.len();
+        if len <= EXACT_CAPACITY_UP_TO || len * 8 < self.set.capacity() {
             self.set.shrink_to_fit();
         }
     }
