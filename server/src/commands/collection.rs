@@ -149,3 +149,64 @@ pub fn random_below(n: usize) -> usize {
     });
     ((u128::from(r) * n as u128) >> 64) as usize
 }
+
+/// Most picks a negative count may ask for (HRANDFIELD, SRANDMEMBER). Redis has no bound but
+/// memory: it would build a reply of that many elements. Beyond this we answer Redis's
+/// out-of-range error rather than fill memory with one reply.
+pub const MAX_REPEATED_PICKS: i64 = 1 << 24;
+
+/// Random positions in 0..len for a count (len > 0, count != 0): a negative count draws with
+/// repetition, lazily; a positive one distinct positions (all, in order, when it covers the
+/// collection), as Redis's SRANDMEMBER/HRANDFIELD with a count.
+pub fn random_positions(len: usize, count: i64) -> Picks {
+    if count < 0 {
+        let left = count.unsigned_abs().min(usize::MAX as u64) as usize;
+        return Picks::Repeat { len, left };
+    }
+    let n = count as u64;
+    if n >= len as u64 {
+        return Picks::Distinct((0..len).collect::<Vec<_>>().into_iter());
+    }
+    // A partial Fisher-Yates shuffle over the positions.
+    let n = n as usize;
+    let mut all: Vec<usize> = (0..len).collect();
+    for i in 0..n {
+        let j = i + random_below(len - i);
+        all.swap(i, j);
+    }
+    all.truncate(n);
+    Picks::Distinct(all.into_iter())
+}
+
+/// The positions [`random_positions`] picked; `len()` says how many before any is drawn.
+pub enum Picks {
+    Repeat { len: usize, left: usize },
+    Distinct(std::vec::IntoIter<usize>),
+}
+
+impl Iterator for Picks {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Picks::Repeat { len, left } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                Some(random_below(*len))
+            }
+            Picks::Distinct(it) => it.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match self {
+            Picks::Repeat { left, .. } => *left,
+            Picks::Distinct(it) => it.len(),
+        };
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Picks {}

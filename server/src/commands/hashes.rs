@@ -1,6 +1,8 @@
 //! Hash commands (Redis 7.0's t_hash.c): replies, errors and edge cases as Redis's.
 
-use super::collection::{modify, random_below, scan_options, typed, WrongType};
+use super::collection::{
+    modify, random_below, random_positions, scan_options, typed, WrongType, MAX_REPEATED_PICKS,
+};
 use super::keyspace::parse_cursor;
 use super::strings::{decimal_arg, float_sum};
 use super::util::{
@@ -314,34 +316,6 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         }
     });
     Flow::Continue
-}
-
-/// Most picks a negative count may ask for. Redis has no bound but memory (it would build a
-/// reply of that many elements); beyond this we answer Redis's out-of-range error instead of
-/// exhausting memory.
-pub const MAX_REPEATED_PICKS: i64 = 1 << 31;
-
-/// Positions for a random pick of `count` out of `len` (len > 0, count != 0): a negative
-/// count draws with repetition; a positive one distinct positions (all, in order, when it
-/// covers the collection), as Redis's SRANDMEMBER/HRANDFIELD with a count.
-pub fn random_positions(len: usize, count: i64) -> Vec<usize> {
-    if count < 0 {
-        let n = count.unsigned_abs().min(usize::MAX as u64) as usize;
-        return (0..n).map(|_| random_below(len)).collect();
-    }
-    let n = count as u64;
-    if n >= len as u64 {
-        return (0..len).collect();
-    }
-    // A partial Fisher-Yates shuffle over the positions.
-    let n = n as usize;
-    let mut all: Vec<usize> = (0..len).collect();
-    for i in 0..n {
-        let j = i + random_below(len - i);
-        all.swap(i, j);
-    }
-    all.truncate(n);
-    all
 }
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]

@@ -2,8 +2,9 @@
 //! over several keys (SMOVE, SINTER, SUNION, SDIFF and their STORE forms, SINTERCARD) hold
 //! every shard involved for their whole run, so they are atomic.
 
-use super::collection::{modify, random_below, scan_options, typed, WrongType};
-use super::hashes::{random_positions, MAX_REPEATED_PICKS};
+use super::collection::{
+    modify, random_below, random_positions, scan_options, typed, WrongType, MAX_REPEATED_PICKS,
+};
 use super::keyspace::parse_cursor;
 use super::util::{int_arg, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE};
 use super::{Ctx, Flow};
