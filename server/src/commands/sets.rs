@@ -135,8 +135,16 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
             let m = s.remove_nth(random_below(s.len()));
             reply.bulk(&m);
         }
+        Some(n) if n >= s.len() as u64 => {
+            // The whole set, in its own order (ascending for an intset), as Redis replies.
+            reply.set(s.len());
+            for m in s.iter() {
+                m.with_bytes(|b| reply.bulk(b));
+            }
+            *s = Set::new();
+        }
         Some(n) => {
-            let n = n.min(s.len() as u64) as usize;
+            let n = n as usize;
             reply.set(n);
             for _ in 0..n {
                 let m = s.remove_nth(random_below(s.len()));
