@@ -16,6 +16,7 @@ pub mod entry;
 mod evict;
 pub mod glob;
 pub mod hash;
+mod hashtable;
 mod intset;
 mod listpack;
 pub mod set;

@@ -7,7 +7,7 @@
 //! [`Set::heap_size`] is O(1): the intset's buffer, or the table's capacity times a per-slot
 //! cost plus `payload` (member bytes plus an allocator overhead each), kept by every mutation.
 
-use super::hash::{scan_step, ALLOC_OVERHEAD, EXACT_CAPACITY_UP_TO};
+use super::hashtable::{scan_step, ALLOC_OVERHEAD, EXACT_CAPACITY_UP_TO};
 use super::intset::IntSet;
 use super::short::Short;
 use super::Limits;

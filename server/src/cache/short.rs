@@ -3,14 +3,12 @@
 //! allocation. A boxed slice for every element would cost an allocation (and its allocator
 //! header) per element; inline they cost nothing beyond the table's entry.
 
+use super::hashtable::ALLOC_OVERHEAD;
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 
 /// Longest string held inline: what fits in 24 bytes beside the length and the tag.
 pub const INLINE: usize = 22;
-
-/// What the allocator adds to each separate allocation (glibc's header, rounded).
-pub const ALLOC_OVERHEAD: usize = 16;
 
 #[derive(Clone)]
 pub enum Short {
