@@ -1,11 +1,13 @@
 //! An intset, as Redis's: a sorted array of distinct integers, all stored at the narrowest
 //! width (2, 4 or 8 bytes, little-endian) that holds every member, upgraded in place when a
-//! wider member arrives and never narrowed. One exact-size allocation; lookups are binary
-//! searches.
+//! wider member arrives and never narrowed. Held in a [`SmallBuf`] (inside the key's slot up
+//! to 23 small integers, else one exact-size allocation); lookups are binary searches.
+
+use super::smallbuf::SmallBuf;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IntSet {
-    data: Vec<u8>,
+    data: SmallBuf,
     width: u8,
 }
 
@@ -28,7 +30,7 @@ fn width_for(n: i64) -> u8 {
 impl IntSet {
     pub fn new() -> IntSet {
         IntSet {
-            data: Vec::new(),
+            data: SmallBuf::default(),
             width: 2,
         }
     }
@@ -42,13 +44,13 @@ impl IntSet {
     }
 
     pub fn heap_size(&self) -> usize {
-        self.data.capacity()
+        self.data.heap_size()
     }
 
     /// The member at position `i` (ascending order).
     pub fn get(&self, i: usize) -> i64 {
         let w = usize::from(self.width);
-        let b = &self.data[i * w..(i + 1) * w];
+        let b = &self.data.as_slice()[i * w..(i + 1) * w];
         match self.width {
             2 => i64::from(i16::from_le_bytes([b[0], b[1]])),
             4 => i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
@@ -100,14 +102,14 @@ impl IntSet {
             for m in members {
                 data.extend_from_slice(&IntSet::encode(m, need)[..usize::from(need)]);
             }
-            self.data = data;
+            self.data = SmallBuf::default();
+            self.data.splice(0..0, &data);
             self.width = need;
         }
         let w = usize::from(self.width);
-        self.data.reserve_exact(w);
         let at = pos * w;
         let bytes = IntSet::encode(n, self.width);
-        self.data.splice(at..at, bytes[..w].iter().copied());
+        self.data.splice(at..at, &bytes[..w]);
         true
     }
 
@@ -126,8 +128,7 @@ impl IntSet {
     pub fn remove_at(&mut self, i: usize) -> i64 {
         let n = self.get(i);
         let w = usize::from(self.width);
-        self.data.drain(i * w..(i + 1) * w);
-        self.data.shrink_to_fit();
+        self.data.splice(i * w..(i + 1) * w, &[]);
         n
     }
 
@@ -141,9 +142,7 @@ impl IntSet {
         if self.data.len() % usize::from(self.width) != 0 {
             return Err("intset length not a multiple of its width".into());
         }
-        if self.data.capacity() != self.data.len() {
-            return Err("intset has slack".into());
-        }
+        self.data.verify()?;
         let members: Vec<i64> = self.iter().collect();
         if members.windows(2).any(|w| w[0] >= w[1]) {
             return Err("intset not strictly ascending".into());
@@ -162,7 +161,7 @@ mod tests {
         assert!(s.insert(5));
         assert!(s.insert(-3));
         assert!(!s.insert(5));
-        assert_eq!(s.heap_size(), 4);
+        assert_eq!(s.heap_size(), 0, "held inline");
         assert!(s.insert(100_000));
         assert_eq!(s.width, 4);
         assert!(s.insert(i64::MIN));

@@ -4,12 +4,14 @@
 //! which is what makes a million small hashes cheap. Lookups are linear, which is fine for
 //! the few dozen entries a listpack holds before its owner converts it (Redis's thresholds).
 //!
-//! The buffer grows with `reserve_exact`, so its capacity is its length plus nothing (as
-//! Redis's realloc to the exact size), and the memory estimate is the capacity.
+//! The buffer is a [`SmallBuf`]: inside the key's slot while it is short, else one exact-size
+//! allocation (as Redis reallocs its listpack to the exact size on every change).
+
+use super::smallbuf::SmallBuf;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Listpack {
-    buf: Vec<u8>,
+    buf: SmallBuf,
 }
 
 /// Bytes of the LEB128 form of `n`.
@@ -54,7 +56,7 @@ impl Listpack {
 
     /// Heap bytes held.
     pub fn heap_size(&self) -> usize {
-        self.buf.capacity()
+        self.buf.heap_size()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,7 +71,7 @@ impl Listpack {
     /// Entries with their positions (the offset of each entry's length prefix).
     pub fn iter(&self) -> Iter<'_> {
         Iter {
-            buf: &self.buf,
+            buf: self.buf.as_slice(),
             pos: 0,
         }
     }
@@ -77,65 +79,53 @@ impl Listpack {
     /// Appends entries at the end, growing the buffer exactly.
     pub fn push_all(&mut self, items: &[&[u8]]) {
         let extra: usize = items.iter().map(|i| Listpack::entry_size(i.len())).sum();
-        self.buf.reserve_exact(extra);
+        let mut encoded = Vec::with_capacity(extra);
         for item in items {
-            put_varint(&mut self.buf, item.len());
-            self.buf.extend_from_slice(item);
+            put_varint(&mut encoded, item.len());
+            encoded.extend_from_slice(item);
         }
+        let end = self.buf.len();
+        self.buf.splice(end..end, &encoded);
     }
 
     /// Replaces the entry at `pos` with `item`.
     pub fn replace(&mut self, pos: usize, item: &[u8]) {
-        let (_, end) = entry_at(&self.buf, pos);
+        let (_, end) = entry_at(self.buf.as_slice(), pos);
         let mut encoded = Vec::with_capacity(Listpack::entry_size(item.len()));
         put_varint(&mut encoded, item.len());
         encoded.extend_from_slice(item);
-        let old = end - pos;
-        if encoded.len() > old {
-            self.buf.reserve_exact(encoded.len() - old);
-        }
-        self.buf.splice(pos..end, encoded);
-        // A shorter replacement leaves slack; give it back so capacity stays the length.
-        if self.buf.capacity() != self.buf.len() {
-            self.buf.shrink_to_fit();
-        }
+        self.buf.splice(pos..end, &encoded);
     }
 
     /// Removes `count` consecutive entries starting at `pos`.
     pub fn remove(&mut self, pos: usize, count: usize) {
         let mut end = pos;
         for _ in 0..count {
-            end = entry_at(&self.buf, end).1;
+            end = entry_at(self.buf.as_slice(), end).1;
         }
-        self.buf.drain(pos..end);
-        self.buf.shrink_to_fit();
+        self.buf.splice(pos..end, &[]);
     }
 
-    /// Checks that the entries parse to the end exactly and the buffer holds no slack.
+    /// Checks that the entries parse to the end exactly and the buffer is in its smallest form.
     pub fn verify(&self) -> Result<usize, String> {
+        self.buf.verify()?;
+        let buf = self.buf.as_slice();
         let mut pos = 0;
         let mut n = 0;
-        while pos < self.buf.len() {
+        while pos < buf.len() {
             let mut i = pos;
-            while i < self.buf.len() && self.buf[i] & 0x80 != 0 {
+            while i < buf.len() && buf[i] & 0x80 != 0 {
                 i += 1;
             }
-            if i >= self.buf.len() {
+            if i >= buf.len() {
                 return Err(format!("truncated length at {pos}"));
             }
-            let (_, end) = entry_at(&self.buf, pos);
-            if end > self.buf.len() {
+            let (_, end) = entry_at(buf, pos);
+            if end > buf.len() {
                 return Err(format!("entry at {pos} runs past the end"));
             }
             pos = end;
             n += 1;
-        }
-        if self.buf.capacity() != self.buf.len() {
-            return Err(format!(
-                "listpack capacity {} != length {}",
-                self.buf.capacity(),
-                self.buf.len()
-            ));
         }
         Ok(n)
     }
@@ -189,6 +179,6 @@ mod tests {
         let items: Vec<Vec<u8>> = lp.iter().map(|(_, b)| b.to_vec()).collect();
         assert_eq!(items, vec![b"short".to_vec(), b"bc".to_vec()]);
         assert_eq!(lp.verify(), Ok(2));
-        assert_eq!(lp.heap_size(), 1 + 5 + 1 + 2);
+        assert_eq!(lp.heap_size(), 0, "9 bytes are held inline");
     }
 }

@@ -22,6 +22,7 @@ mod listpack;
 pub mod set;
 mod shard;
 mod short;
+mod smallbuf;
 mod table;
 
 pub use entry::{Entry, Value};
