@@ -1,9 +1,13 @@
-//! What the store keeps per key: a string value (integer-encoded when it is a canonical
-//! integer, as Redis does), an absolute expiry time, and an access stamp for LRU/LFU.
+//! What the store keeps per key: a value (a string, integer-encoded when it is a canonical
+//! integer, as Redis does; or a hash or a set), an absolute expiry time, and an access stamp
+//! for LRU/LFU.
 
+use super::hash::Hash;
+use super::set::Set;
 use protocol::resp::parse_i64;
 
-/// A string value.
+/// A key's value. The collections sit in the slot as one pointer-sized handle to their
+/// storage (a small one's single allocation, or a boxed table), so the slot does not grow.
 #[derive(Clone, Debug)]
 pub enum Value {
     /// A string that is the canonical decimal form of an i64 (Redis's `int` encoding).
@@ -17,7 +21,12 @@ pub enum Value {
     },
     /// Longer strings. `raw` records that it was modified in place (APPEND, SETRANGE,
     /// SETBIT), which Redis reports as the `raw` encoding even when short.
-    Bytes { data: Vec<u8>, raw: bool },
+    Bytes {
+        data: Vec<u8>,
+        raw: bool,
+    },
+    Hash(Hash),
+    Set(Set),
 }
 
 /// Longest string kept inline: what fits in a 128-byte table slot beside the key and the
@@ -33,7 +42,14 @@ impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         match (self, other) {
             (Value::Int(a), Value::Int(b)) => a == b,
-            (Value::Int(_), _) | (_, Value::Int(_)) => false,
+            (Value::Hash(a), Value::Hash(b)) => {
+                a.len() == b.len() && a.iter().all(|(f, v)| b.get(f) == Some(v))
+            }
+            (Value::Set(a), Value::Set(b)) => {
+                a.len() == b.len() && a.iter().all(|m| m.with_bytes(|m| b.contains(m)))
+            }
+            (Value::Int(_) | Value::Hash(_) | Value::Set(_), _)
+            | (_, Value::Int(_) | Value::Hash(_) | Value::Set(_)) => false,
             _ => {
                 self.is_raw() == other.is_raw() && self.with_bytes(|a| other.with_bytes(|b| a == b))
             }
@@ -78,16 +94,34 @@ impl Value {
         }
     }
 
+    /// TYPE's answer.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            _ => "string",
+        }
+    }
+
+    pub fn is_string(&self) -> bool {
+        !matches!(self, Value::Hash(_) | Value::Set(_))
+    }
+
     fn is_raw(&self) -> bool {
         match self {
-            Value::Int(_) => false,
+            Value::Int(_) | Value::Hash(_) | Value::Set(_) => false,
             Value::Inline { raw, .. } | Value::Bytes { raw, .. } => *raw,
         }
     }
 
-    /// Writes the value's bytes with `f` without allocating for integers.
+    /// Writes the value's bytes with `f` without allocating for integers. Strings only:
+    /// commands check the type (WRONGTYPE) before they read a value as a string.
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
+            Value::Hash(_) | Value::Set(_) => {
+                debug_assert!(false, "with_bytes of a {}", self.type_name());
+                f(b"")
+            }
             Value::Int(n) => {
                 let mut buf = itoa_buf();
                 let s = format_i64(*n, &mut buf);
@@ -110,6 +144,8 @@ impl Value {
             }
             Value::Inline { len, .. } => usize::from(*len),
             Value::Bytes { data, .. } => data.len(),
+            Value::Hash(h) => h.len(),
+            Value::Set(s) => s.len(),
         }
     }
 
@@ -117,10 +153,12 @@ impl Value {
         self.len() == 0
     }
 
-    /// Redis's OBJECT ENCODING for a string.
+    /// Redis's OBJECT ENCODING.
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Int(_) => "int",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
             v if !v.is_raw() && v.len() <= EMBSTR_MAX => "embstr",
             _ => "raw",
         }
@@ -131,6 +169,8 @@ impl Value {
         match self {
             Value::Int(_) | Value::Inline { .. } => 0,
             Value::Bytes { data, .. } => data.capacity(),
+            Value::Hash(h) => h.heap_size(),
+            Value::Set(s) => s.heap_size(),
         }
     }
 }
@@ -245,6 +285,10 @@ mod tests {
     #[test]
     fn a_slot_with_an_inline_value_is_two_cache_lines() {
         assert_eq!(std::mem::size_of::<crate::cache::table::Slot>(), 128);
+        // Collections hold small listpacks and intsets inline; they must not widen the value
+        // (72 bytes: the 69-byte inline string, its length, raw flag and tag).
+        assert_eq!(std::mem::size_of::<Value>(), 72);
+        assert!(std::mem::size_of::<Hash>() <= 64 && std::mem::size_of::<Set>() <= 64);
         assert_eq!(crate::cache::table::BUCKET_BYTES, 128);
     }
 

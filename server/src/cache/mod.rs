@@ -15,11 +15,20 @@ mod counter;
 pub mod entry;
 mod evict;
 pub mod glob;
+pub mod hash;
+mod hashtable;
+mod intset;
+mod listpack;
+pub mod set;
 mod shard;
+mod short;
+mod smallbuf;
 mod table;
 
 pub use entry::{Entry, Value};
 pub use evict::{idle_seconds, lfu_decayed_counter, lru_clock, EvictionPolicy, Oom};
+pub use hash::Hash;
+pub use set::{Member, Set};
 
 use crate::state::StateOptions;
 use counter::StripedCounter;
@@ -46,6 +55,31 @@ pub struct Store {
     policy: AtomicU8,
     /// Where the next active-expiry sweep starts.
     sweep_cursor: AtomicUsize,
+    /// The encoding thresholds of collections (CONFIG SET changes them; existing values keep
+    /// their encoding, as in Redis).
+    hash_max_listpack_entries: AtomicUsize,
+    hash_max_listpack_value: AtomicUsize,
+    set_max_intset_entries: AtomicUsize,
+}
+
+/// The encoding thresholds a collection command works with (read once per command).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+}
+
+/// Redis 7.0.15's compiled-in defaults (its sample redis.conf sets hash-max-listpack-entries
+/// to 128, but a server started without that file, as the Tcl suite starts it, has 512).
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+        }
+    }
 }
 
 impl Store {
@@ -85,6 +119,11 @@ impl Store {
             max_memory: AtomicU64::new(options.max_memory),
             policy: AtomicU8::new(policy as u8),
             sweep_cursor: AtomicUsize::new(0),
+            hash_max_listpack_entries: AtomicUsize::new(
+                Limits::default().hash_max_listpack_entries,
+            ),
+            hash_max_listpack_value: AtomicUsize::new(Limits::default().hash_max_listpack_value),
+            set_max_intset_entries: AtomicUsize::new(Limits::default().set_max_intset_entries),
         })
     }
 
@@ -379,6 +418,25 @@ impl Store {
 
     pub fn set_max_memory(&self, bytes: u64) {
         self.max_memory.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            hash_max_listpack_entries: self.hash_max_listpack_entries.load(Ordering::Relaxed),
+            hash_max_listpack_value: self.hash_max_listpack_value.load(Ordering::Relaxed),
+            set_max_intset_entries: self.set_max_intset_entries.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        let l = limits;
+        let s = self;
+        s.hash_max_listpack_entries
+            .store(l.hash_max_listpack_entries, Ordering::Relaxed);
+        s.hash_max_listpack_value
+            .store(l.hash_max_listpack_value, Ordering::Relaxed);
+        s.set_max_intset_entries
+            .store(l.set_max_intset_entries, Ordering::Relaxed);
     }
 
     pub fn policy(&self) -> EvictionPolicy {

@@ -207,8 +207,23 @@ impl Shard {
         if used != self.used {
             return Err(format!("shard memory {} != recount {used}", self.used));
         }
+        // Thresholds may have changed since a collection was built, so only its structure and
+        // byte estimate are checked here.
+        let any = super::Limits {
+            hash_max_listpack_entries: usize::MAX,
+            hash_max_listpack_value: usize::MAX,
+            set_max_intset_entries: usize::MAX,
+        };
         for (db, m) in self.dbs.iter().enumerate() {
             m.verify().map_err(|e| format!("db {db}: {e}"))?;
+            for (k, e) in m {
+                let checked = match &e.value {
+                    Value::Hash(h) => h.verify(&any),
+                    Value::Set(s) => s.verify(&any),
+                    _ => Ok(()),
+                };
+                checked.map_err(|err| format!("db {db} key {:?}: {err}", k.as_slice()))?;
+            }
             let vol = m.values().filter(|e| e.is_volatile()).count();
             if vol != self.volatile[db] {
                 return Err(format!(

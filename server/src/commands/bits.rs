@@ -1,6 +1,6 @@
 //! Bit commands: SETBIT, GETBIT, BITCOUNT (Redis 7.0's bitops.c).
 
-use super::util::{int_arg, is, ERR_BIT, ERR_BIT_OFFSET, ERR_SYNTAX};
+use super::util::{int_arg, is, ERR_BIT, ERR_BIT_OFFSET, ERR_SYNTAX, ERR_WRONGTYPE};
 use super::{Ctx, Flow};
 use crate::cache::{Entry, Value};
 
@@ -27,6 +27,9 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let byte = (offset >> 3) as usize;
     let mask = 1u8 << (7 - (offset & 7));
     let old = ctx.state.cache.update(db, args[1], now, |slot| {
+        if slot.as_ref().is_some_and(|e| !e.value.is_string()) {
+            return None;
+        }
         let mut data = slot.as_ref().map_or_else(Vec::new, |e| e.value.to_vec());
         if data.len() <= byte {
             data.resize(byte + 1, 0);
@@ -41,9 +44,12 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
             Some(e) => e.value = Value::raw(data),
             None => *slot = Some(Entry::new(Value::raw(data))),
         }
-        old
+        Some(old)
     });
-    ctx.reply().integer(i64::from(old));
+    match old {
+        Some(old) => ctx.reply().integer(i64::from(old)),
+        None => ctx.error(ERR_WRONGTYPE),
+    }
     Flow::Continue
 }
 
@@ -53,26 +59,34 @@ pub fn getbit(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         return Flow::Continue;
     };
     let (db, now) = (ctx.client.db, ctx.now_ms);
-    let bit = ctx.state.cache.read(db, args[1], now, true, |e| {
-        e.is_some_and(|e| {
+    let bit = ctx.state.cache.read(db, args[1], now, true, |e| match e {
+        Some(e) if !e.value.is_string() => None,
+        e => Some(e.is_some_and(|e| {
             e.value.with_bytes(|s| {
                 let byte = (offset >> 3) as usize;
                 byte < s.len() && s[byte] & (1 << (7 - (offset & 7))) != 0
             })
-        })
+        })),
     });
-    ctx.reply().integer(i64::from(bit));
+    match bit {
+        Some(bit) => ctx.reply().integer(i64::from(bit)),
+        None => ctx.error(ERR_WRONGTYPE),
+    }
     Flow::Continue
 }
 
 /// BITCOUNT key [start end [BYTE|BIT]]
 pub fn bitcount(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
-    let Some(data) = ctx
-        .state
-        .cache
-        .read(db, args[1], now, true, |e| e.map(|e| e.value.to_vec()))
-    else {
+    let data = ctx.state.cache.read(db, args[1], now, true, |e| match e {
+        Some(e) if !e.value.is_string() => Err(()),
+        e => Ok(e.map(|e| e.value.to_vec())),
+    });
+    let Ok(data) = data else {
+        ctx.error(ERR_WRONGTYPE);
+        return Flow::Continue;
+    };
+    let Some(data) = data else {
         ctx.reply().integer(0);
         return Flow::Continue;
     };

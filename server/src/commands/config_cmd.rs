@@ -48,6 +48,12 @@ const PARAMETERS: &[(&str, Kind)] = &[
     ("lazyfree-lazy-user-del", Kind::Immutable),
     ("cluster-enabled", Kind::Immutable),
     ("replica-read-only", Kind::Immutable),
+    ("hash-max-listpack-entries", Kind::Mutable),
+    ("hash-max-listpack-value", Kind::Mutable),
+    // Redis 7.0 keeps the old names as aliases, and CONFIG GET lists them too.
+    ("hash-max-ziplist-entries", Kind::Mutable),
+    ("hash-max-ziplist-value", Kind::Mutable),
+    ("set-max-intset-entries", Kind::Mutable),
 ];
 
 fn value_of(ctx: &Ctx<'_>, name: &str) -> String {
@@ -87,6 +93,13 @@ fn value_of(ctx: &Ctx<'_>, name: &str) -> String {
         "loglevel" => "notice".into(),
         "cluster-enabled" => "no".into(),
         "replica-read-only" => "yes".into(),
+        "hash-max-listpack-entries" | "hash-max-ziplist-entries" => {
+            s.cache.limits().hash_max_listpack_entries.to_string()
+        }
+        "hash-max-listpack-value" | "hash-max-ziplist-value" => {
+            s.cache.limits().hash_max_listpack_value.to_string()
+        }
+        "set-max-intset-entries" => s.cache.limits().set_max_intset_entries.to_string(),
         _ => "no".into(),
     }
 }
@@ -181,6 +194,30 @@ fn apply(ctx: &Ctx<'_>, name: &str, value: &[u8], commit: bool) -> Result<(), &'
         "appendonly" => {
             if !text.eq_ignore_ascii_case("no") {
                 return Err("the append-only file is not supported by Ringledger's cache");
+            }
+        }
+        "hash-max-listpack-entries" | "hash-max-ziplist-entries" | "set-max-intset-entries" => {
+            let v = protocol::resp::parse_i64(value)
+                .ok_or("argument couldn't be parsed into an integer")?;
+            let v = usize::try_from(v)
+                .map_err(|_| "argument must be between 0 and 9223372036854775807 inclusive")?;
+            if commit {
+                let mut l = s.cache.limits();
+                if name == "set-max-intset-entries" {
+                    l.set_max_intset_entries = v;
+                } else {
+                    l.hash_max_listpack_entries = v;
+                }
+                s.cache.set_limits(l);
+            }
+        }
+        "hash-max-listpack-value" | "hash-max-ziplist-value" => {
+            // A memory value in Redis ("1kb" is accepted).
+            let v = parse_size(text).map_err(|_| "argument must be a memory value")?;
+            if commit {
+                let mut l = s.cache.limits();
+                l.hash_max_listpack_value = usize::try_from(v).unwrap_or(usize::MAX);
+                s.cache.set_limits(l);
             }
         }
         _ => return Err("can't set immutable config"),

@@ -30,11 +30,10 @@ pub fn touch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 
 pub fn type_(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
-    let found = ctx
-        .state
-        .cache
-        .read(db, args[1], now, false, |e| e.is_some());
-    ctx.reply().simple(if found { "string" } else { "none" });
+    let name = ctx.state.cache.read(db, args[1], now, false, |e| {
+        e.map_or("none", |e| e.value.type_name())
+    });
+    ctx.reply().simple(name);
     Flow::Continue
 }
 
@@ -50,7 +49,7 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 }
 
 /// Redis's parseScanCursorOrReply: an unsigned decimal, no leading space, nothing after it.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     if arg.is_empty() || arg[0].is_ascii_whitespace() {
         return None;
     }
@@ -98,10 +97,12 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
             .cache
             .scan(db, cursor, count.min(1 << 20) as usize, pattern, now);
     if let Some(t) = type_name {
-        // Every key here is a string.
-        if !t.eq_ignore_ascii_case(b"string") {
-            keys.clear();
-        }
+        // A key that vanished since the step is left out, as Redis leaves out expired ones.
+        keys.retain(|k| {
+            ctx.state.cache.read(db, k, now, false, |e| {
+                e.is_some_and(|e| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()))
+            })
+        });
     }
     let mut reply = ctx.reply();
     reply.array(2);

@@ -9,16 +9,19 @@
 
 mod bits;
 mod catalog;
+mod collection;
 mod command_info;
 mod config_cmd;
 mod connection;
 mod expire;
+mod hashes;
 mod info;
 mod keyspace;
 mod ledger;
 mod ledger_docs;
 pub mod meta;
 mod server_cmds;
+mod sets;
 mod strings;
 mod table;
 mod util;
@@ -195,5 +198,7 @@ fn unknown_command_message(args: &[&[u8]]) -> String {
     )
 }
 
+#[cfg(test)]
+mod collection_tests;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 
 use super::util::{
     self, int_arg, is, ERR_NOT_INTEGER, ERR_OFFSET, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX,
+    ERR_WRONGTYPE,
 };
 use super::{Ctx, Flow};
 use crate::cache::{Entry, Value};
@@ -98,15 +99,21 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let mut reply = protocol::resp::Reply::new(ctx.out, ctx.client.resp());
     let hit = ctx.state.cache.read(db, args[1], now, true, |e| match e {
+        Some(e) if !e.value.is_string() => None,
         Some(e) => {
             e.value.with_bytes(|b| reply.bulk(b));
-            true
+            Some(true)
         }
         None => {
             reply.null();
-            false
+            Some(false)
         }
     });
+    let Some(hit) = hit else {
+        ctx.counters.keyspace_hits += 1;
+        ctx.error(ERR_WRONGTYPE);
+        return Flow::Continue;
+    };
     if hit {
         ctx.counters.keyspace_hits += 1;
     } else {
@@ -161,7 +168,11 @@ fn set_generic(
     let keep_ttl = opts.expiry == Expiry::KeepTtl;
     let new_value = Value::from_bytes(value);
     let mut reply = protocol::resp::Reply::new(ctx.out, ctx.client.resp());
-    ctx.state.cache.update(db, key, now, |slot| {
+    let done = ctx.state.cache.update(db, key, now, |slot| {
+        // SET ... GET on a key of another type fails and changes nothing.
+        if opts.get && slot.as_ref().is_some_and(|e| !e.value.is_string()) {
+            return false;
+        }
         if opts.get {
             match slot {
                 Some(e) => e.value.with_bytes(|b| reply.bulk(b)),
@@ -176,7 +187,7 @@ fn set_generic(
                     Reply2::OneZero => reply.integer(0),
                 }
             }
-            return;
+            return true;
         }
         let old_expiry = slot.as_ref().map_or(0, |e| e.expire_at);
         let mut entry = Entry::new(new_value);
@@ -192,7 +203,11 @@ fn set_generic(
                 Reply2::OneZero => reply.integer(1),
             }
         }
+        true
     });
+    if !done {
+        ctx.error(ERR_WRONGTYPE);
+    }
 }
 
 pub fn setnx(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
@@ -236,12 +251,19 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 pub fn getdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let mut reply = protocol::resp::Reply::new(ctx.out, ctx.client.resp());
-    ctx.state
-        .cache
-        .update(db, args[1], now, |slot| match slot.take() {
+    let ok = ctx.state.cache.update(db, args[1], now, |slot| {
+        if slot.as_ref().is_some_and(|e| !e.value.is_string()) {
+            return false;
+        }
+        match slot.take() {
             Some(e) => e.value.with_bytes(|b| reply.bulk(b)),
             None => reply.null(),
-        });
+        }
+        true
+    });
+    if !ok {
+        ctx.error(ERR_WRONGTYPE);
+    }
     Flow::Continue
 }
 
@@ -260,10 +282,17 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let exists = ctx
         .state
         .cache
-        .read(db, args[1], now, false, |e| e.is_some());
-    if !exists {
-        ctx.reply().null();
-        return Flow::Continue;
+        .read(db, args[1], now, false, |e| e.map(|e| e.value.is_string()));
+    match exists {
+        None => {
+            ctx.reply().null();
+            return Flow::Continue;
+        }
+        Some(false) => {
+            ctx.error(ERR_WRONGTYPE);
+            return Flow::Continue;
+        }
+        Some(true) => {}
     }
     let expire = match (opts.expiry, opts.expire_arg) {
         (Expiry::Ex | Expiry::Px | Expiry::ExAt | Expiry::PxAt, Some(arg)) => {
@@ -279,7 +308,8 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     };
     let mut reply = protocol::resp::Reply::new(ctx.out, ctx.client.resp());
     ctx.state.cache.update(db, args[1], now, |slot| {
-        let Some(e) = slot else {
+        let Some(e) = slot.as_mut().filter(|e| e.value.is_string()) else {
+            // Gone, or replaced by another type, between the two lookups.
             reply.null();
             return;
         };
@@ -306,6 +336,11 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (mut hits, mut misses) = (0, 0);
     for key in keys {
         lock.read(db, key, now, |e| match e {
+            // Redis answers nil for a key of another type.
+            Some(e) if !e.value.is_string() => {
+                hits += 1;
+                reply.null();
+            }
             Some(e) => {
                 hits += 1;
                 e.value.with_bytes(|b| reply.bulk(b));
@@ -373,6 +408,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
             *slot = Some(Entry::new(Value::from_bytes(suffix)));
             Ok(suffix.len())
         }
+        Some(e) if !e.value.is_string() => Err(ERR_WRONGTYPE),
         Some(e) => {
             if e.value.len() + suffix.len() > max {
                 return Err(ERR_STRING_TOO_LONG);
@@ -393,11 +429,14 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
-    let len = ctx
-        .state
-        .cache
-        .read(db, args[1], now, true, |e| e.map_or(0, |e| e.value.len()));
-    ctx.reply().integer(len as i64);
+    let len = ctx.state.cache.read(db, args[1], now, true, |e| match e {
+        Some(e) if !e.value.is_string() => None,
+        e => Some(e.map_or(0, |e| e.value.len())),
+    });
+    match len {
+        Some(len) => ctx.reply().integer(len as i64),
+        None => ctx.error(ERR_WRONGTYPE),
+    }
     Flow::Continue
 }
 
@@ -412,11 +451,14 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     };
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let mut reply = protocol::resp::Reply::new(ctx.out, ctx.client.resp());
-    ctx.state.cache.read(db, args[1], now, true, |e| {
+    let ok = ctx.state.cache.read(db, args[1], now, true, |e| {
         let Some(e) = e else {
             reply.bulk(b"");
-            return;
+            return true;
         };
+        if !e.value.is_string() {
+            return false;
+        }
         e.value.with_bytes(|s| {
             let len = s.len() as i64;
             if start < 0 && end < 0 && start > end {
@@ -435,8 +477,12 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
             } else {
                 reply.bulk(&s[start as usize..=end as usize]);
             }
-        })
+        });
+        true
     });
+    if !ok {
+        ctx.error(ERR_WRONGTYPE);
+    }
     Flow::Continue
 }
 
@@ -457,6 +503,9 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let max = ctx.max_string_len();
     let result = ctx.state.cache.update(db, args[1], now, |slot| {
+        if slot.as_ref().is_some_and(|e| !e.value.is_string()) {
+            return Err(ERR_WRONGTYPE);
+        }
         let current = slot.as_ref().map_or(0, |e| e.value.len());
         if value.is_empty() {
             return Ok(current);
@@ -492,6 +541,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> Flow {
                 value: Value::Int(n),
                 ..
             }) => *n,
+            Some(e) if !e.value.is_string() => return Err(ERR_WRONGTYPE),
             Some(e) => e
                 .value
                 .with_bytes(protocol::resp::parse_i64)
@@ -547,7 +597,7 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
 const LONG_DOUBLE_MAX_EXP10: i64 = 4932;
 
 /// A float argument as Redis's `string2ld` accepts it, held exactly (see `incrbyfloat`).
-fn decimal_arg(s: &[u8]) -> Result<Decimal, ()> {
+pub(super) fn decimal_arg(s: &[u8]) -> Result<Decimal, ()> {
     let text = std::str::from_utf8(s).map_err(|_| ())?;
     if text.is_empty()
         || text.len() >= 5 * 1024
@@ -573,9 +623,28 @@ fn decimal_arg(s: &[u8]) -> Result<Decimal, ()> {
     Ok(Decimal::Finite(d))
 }
 
-enum Decimal {
+pub(super) enum Decimal {
     Finite(BigDecimal),
     Infinite,
+}
+
+impl Decimal {
+    pub(super) fn is_infinite(&self) -> bool {
+        matches!(self, Decimal::Infinite)
+    }
+}
+
+/// `current + incr` as INCRBYFLOAT and HINCRBYFLOAT store and print it (absent = 0).
+pub(super) fn float_sum(current: Option<Decimal>, incr: &Decimal) -> Result<String, &'static str> {
+    let a = current.unwrap_or_else(|| Decimal::Finite(BigDecimal::from(0)));
+    let (Decimal::Finite(a), Decimal::Finite(b)) = (a, incr) else {
+        return Err("ERR increment would produce NaN or Infinity");
+    };
+    let sum = a + b;
+    if magnitude_exp10(&sum) > LONG_DOUBLE_MAX_EXP10 {
+        return Err("ERR increment would produce NaN or Infinity");
+    }
+    Ok(human_decimal(&sum))
 }
 
 /// Roughly log10(|d|): digits before the point minus one.
@@ -601,20 +670,15 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let result = ctx.state.cache.update(db, args[1], now, |slot| {
         let current = match slot {
-            None => Decimal::Finite(BigDecimal::from(0)),
-            Some(e) => e
-                .value
-                .with_bytes(decimal_arg)
-                .map_err(|()| util::ERR_NOT_FLOAT)?,
+            None => None,
+            Some(e) if !e.value.is_string() => return Err(ERR_WRONGTYPE),
+            Some(e) => Some(
+                e.value
+                    .with_bytes(decimal_arg)
+                    .map_err(|()| util::ERR_NOT_FLOAT)?,
+            ),
         };
-        let (Decimal::Finite(a), Decimal::Finite(b)) = (current, &incr) else {
-            return Err("ERR increment would produce NaN or Infinity");
-        };
-        let sum = a + b;
-        if magnitude_exp10(&sum) > LONG_DOUBLE_MAX_EXP10 {
-            return Err("ERR increment would produce NaN or Infinity");
-        }
-        let text = human_decimal(&sum);
+        let text = float_sum(current, &incr)?;
         let value = Value::from_bytes(text.as_bytes());
         match slot {
             Some(e) => e.value = value,
@@ -653,12 +717,16 @@ type LcsMatch = ((usize, usize), (usize, usize), usize);
 /// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`
 pub fn lcs(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
-    let a = ctx.state.cache.read(db, args[1], now, true, |e| {
-        e.map_or_else(Vec::new, |e| e.value.to_vec())
-    });
-    let b = ctx.state.cache.read(db, args[2], now, true, |e| {
-        e.map_or_else(Vec::new, |e| e.value.to_vec())
-    });
+    let read = |key: &[u8]| {
+        ctx.state.cache.read(db, key, now, true, |e| match e {
+            Some(e) if !e.value.is_string() => None,
+            e => Some(e.map_or_else(Vec::new, |e| e.value.to_vec())),
+        })
+    };
+    let (Some(a), Some(b)) = (read(args[1]), read(args[2])) else {
+        ctx.error("ERR The specified keys must contain string values");
+        return Flow::Continue;
+    };
     let (mut getlen, mut getidx, mut withmatchlen, mut minmatchlen) = (false, false, false, 0i64);
     let mut j = 3;
     while j < args.len() {

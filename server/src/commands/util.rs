@@ -3,6 +3,7 @@
 use protocol::resp::parse_i64;
 
 pub const ERR_SYNTAX: &str = "ERR syntax error";
+pub const ERR_WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const ERR_NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const ERR_NO_SUCH_KEY: &str = "ERR no such key";

@@ -10,7 +10,7 @@ failure that now passes, and on a unit that times out or dies. Prints per-unit c
 import argparse, os, re, socket, subprocess, sys, tempfile, time
 
 UNITS = ["unit/type/incr", "unit/type/string", "unit/expire", "unit/keyspace", "unit/protocol",
-         "unit/quit", "unit/info-command", "unit/scan"]
+         "unit/quit", "unit/info-command", "unit/scan", "unit/type/hash", "unit/type/set"]
 TAGS = "-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:reset"
 HERE = os.path.dirname(os.path.abspath(__file__))
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
