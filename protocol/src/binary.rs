@@ -522,10 +522,10 @@ mod tests {
             Err(FrameError::BadOperation(0))
         );
         let mut bad = good.clone();
-        bad[6] = 9;
+        bad[6] = 10;
         assert_eq!(
             decode(&bad, Side::Request, 1 << 20),
-            Err(FrameError::BadOperation(9))
+            Err(FrameError::BadOperation(10))
         );
         let mut bad = good.clone();
         bad[100] ^= 1;
