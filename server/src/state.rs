@@ -65,6 +65,8 @@ pub struct ServerState {
     pub max_client_memory: std::sync::atomic::AtomicU64,
     /// Each worker's connections' buffer memory, as of its last housekeeping tick.
     client_memory: Box<[std::sync::atomic::AtomicU64]>,
+    /// Each worker's largest connection's buffer memory, as of its last tick.
+    client_memory_largest: Box<[std::sync::atomic::AtomicU64]>,
     /// CONFIG SET-able limits the runtime reads.
     pub max_clients: std::sync::atomic::AtomicUsize,
     pub idle_timeout_secs: std::sync::atomic::AtomicU64,
@@ -101,6 +103,9 @@ impl ServerState {
             client_memory: (0..options.workers)
                 .map(|_| std::sync::atomic::AtomicU64::new(0))
                 .collect(),
+            client_memory_largest: (0..options.workers)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
             password: parking_lot::RwLock::new(options.requirepass.clone()),
             max_clients: std::sync::atomic::AtomicUsize::new(options.max_clients),
             idle_timeout_secs: std::sync::atomic::AtomicU64::new(options.idle_timeout_secs),
@@ -132,11 +137,25 @@ impl ServerState {
             && !peer.ip().to_canonical().is_loopback()
     }
 
-    /// Publishes worker `index`'s connections' buffer memory.
-    pub fn publish_client_memory(&self, index: usize, bytes: u64) {
+    /// Publishes worker `index`'s connections' buffer memory, and its largest connection's.
+    pub fn publish_client_memory(&self, index: usize, bytes: u64, largest: u64) {
         if let Some(cell) = self.client_memory.get(index) {
             cell.store(bytes, Ordering::Relaxed);
         }
+        if let Some(cell) = self.client_memory_largest.get(index) {
+            cell.store(largest, Ordering::Relaxed);
+        }
+    }
+
+    /// The largest connection's buffer memory on any worker but `index`.
+    pub fn largest_client_elsewhere(&self, index: usize) -> u64 {
+        self.client_memory_largest
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, c)| c.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0)
     }
 
     /// All connections' buffer memory, as the workers last published it.

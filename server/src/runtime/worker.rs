@@ -375,40 +375,45 @@ impl Worker {
     }
 
     /// Publishes this worker's connections' buffer memory and, when all workers' together
-    /// exceed `max_client_memory`, closes this worker's largest clients until it has freed its
-    /// share of the excess (as Redis evicts the largest clients first). Checked every tick: a
-    /// burst can overshoot the cap by what arrives within one.
+    /// exceed `max_client_memory`, closes the largest clients first, as Redis evicts them: this
+    /// worker's clients that are at least as large as the largest on any other worker, until
+    /// the excess is freed. Checked every tick, on figures published at the workers' last
+    /// ticks: a burst can overshoot the cap by what arrives within one.
     fn enforce_client_memory(&mut self, io: &mut Io<'_>) {
         let state = self.runtime.state.clone();
-        let mut usage: Vec<(usize, ConnId)> = self
+        let mut usage: Vec<(u64, ConnId)> = self
             .connections
             .iter()
             .flatten()
-            .map(|(id, _)| (io.buffer_memory(*id), *id))
+            .map(|(id, _)| (io.buffer_memory(*id) as u64, *id))
             .collect();
-        let here: u64 = usage.iter().map(|(b, _)| *b as u64).sum();
-        state.publish_client_memory(self.index, here);
+        usage.sort_unstable_by_key(|u| std::cmp::Reverse(u.0));
+        let here: u64 = usage.iter().map(|(b, _)| *b).sum();
+        let largest = usage.first().map_or(0, |u| u.0);
+        state.publish_client_memory(self.index, here, largest);
         let cap = state
             .max_client_memory
             .load(std::sync::atomic::Ordering::Relaxed);
         let total = state.client_memory();
-        if cap == 0 || total <= cap || here == 0 {
+        if cap == 0 || total <= cap {
             return;
         }
-        // This worker's share of the excess, rounded up.
-        let share =
-            ((u128::from(total - cap) * u128::from(here)).div_ceil(u128::from(total))) as u64;
-        usage.sort_unstable_by_key(|u| std::cmp::Reverse(u.0));
-        let mut freed = 0u64;
-        for (bytes, id) in usage {
-            if freed >= share {
+        let elsewhere = state.largest_client_elsewhere(self.index);
+        let mut excess = total - cap;
+        let mut freed = 0;
+        let mut kept = usage.iter().map(|u| u.0);
+        for &(bytes, id) in &usage {
+            if excess == 0 || bytes < elsewhere || bytes == 0 {
                 break;
             }
+            kept.next();
             io.close_now(id);
             self.counters.evicted_clients += 1;
-            freed += bytes as u64;
+            freed += bytes;
+            excess = excess.saturating_sub(bytes);
         }
-        state.publish_client_memory(self.index, here.saturating_sub(freed));
+        let largest = kept.next().unwrap_or(0);
+        state.publish_client_memory(self.index, here - freed, largest);
     }
 
     /// Expires due pending transfers of the partitions this worker owns (timer-driven, so it
