@@ -202,41 +202,51 @@ fn parse_transfer(fields: &[(String, &[u8])]) -> Result<Transfer, String> {
     Ok(t)
 }
 
-/// LEDGER.ACCOUNT.CREATE ID id LEDGER l CODE c [FLAGS f,...] [UD128 n] [UD64 n] [UD32 n] [ID ...]
-pub fn account_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    let parsed = events(&args[1..]).and_then(|evs| {
-        evs.iter()
-            .map(|f| parse_account(f))
-            .collect::<Result<Vec<_>, _>>()
-    });
-    match parsed {
-        Ok(accounts) => {
-            human(ctx, Operation::CreateAccounts, Events::Accounts(accounts));
+/// The arguments (after the command name) of the human `LEDGER.*` command for `op` as the
+/// request's events; Err: the error reply (`ERR ...`). Any bytes give one or the other.
+pub fn parse_human(op: Operation, args: &[&[u8]]) -> Result<Events, String> {
+    Ok(match op {
+        Operation::CreateAccounts => Events::Accounts(
+            events(args)?
+                .iter()
+                .map(|f| parse_account(f))
+                .collect::<Result<_, _>>()?,
+        ),
+        Operation::CreateTransfers => Events::Transfers(
+            events(args)?
+                .iter()
+                .map(|f| parse_transfer(f))
+                .collect::<Result<_, _>>()?,
+        ),
+        Operation::LookupAccounts | Operation::LookupTransfers => Events::Ids(ids(args)?),
+        Operation::GetAccountTransfers | Operation::GetAccountBalances => {
+            Events::AccountFilter(account_filter(args)?)
         }
+        Operation::QueryAccounts | Operation::QueryTransfers => {
+            Events::QueryFilter(query_filter(args)?)
+        }
+        Operation::Authenticate => return Err("ERR not a LEDGER command".into()),
+    })
+}
+
+/// A human `LEDGER.*` command: parse, then hand the request to the runtime.
+fn human_command(ctx: &mut Ctx<'_>, args: &[&[u8]], op: Operation) -> Flow {
+    match parse_human(op, &args[1..]) {
+        Ok(events) => human(ctx, op, events),
         Err(e) => ctx.error(&e),
     }
     Flow::Continue
 }
 
+/// LEDGER.ACCOUNT.CREATE ID id LEDGER l CODE c [FLAGS f,...] [UD128 n] [UD64 n] [UD32 n] [ID ...]
+pub fn account_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
+    human_command(ctx, args, Operation::CreateAccounts)
+}
+
 /// LEDGER.TRANSFER.CREATE ID id DEBIT a CREDIT b AMOUNT n LEDGER l CODE c [FLAGS f,...]
 /// [PENDING_ID id] [TIMEOUT s] [UD128 n] [UD64 n] [UD32 n] [ID ...]
 pub fn transfer_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    let parsed = events(&args[1..]).and_then(|evs| {
-        evs.iter()
-            .map(|f| parse_transfer(f))
-            .collect::<Result<Vec<_>, _>>()
-    });
-    match parsed {
-        Ok(transfers) => {
-            human(
-                ctx,
-                Operation::CreateTransfers,
-                Events::Transfers(transfers),
-            );
-        }
-        Err(e) => ctx.error(&e),
-    }
-    Flow::Continue
+    human_command(ctx, args, Operation::CreateTransfers)
 }
 
 fn ids(args: &[&[u8]]) -> Result<Vec<u128>, String> {
@@ -251,27 +261,19 @@ fn ids(args: &[&[u8]]) -> Result<Vec<u128>, String> {
 
 /// LEDGER.ACCOUNT.GET id [id ...]
 pub fn account_get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    match ids(&args[1..]) {
-        Ok(ids) => human(ctx, Operation::LookupAccounts, Events::Ids(ids)),
-        Err(e) => ctx.error(&e),
-    }
-    Flow::Continue
+    human_command(ctx, args, Operation::LookupAccounts)
 }
 
 /// LEDGER.TRANSFER.GET id [id ...]
 pub fn transfer_get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    match ids(&args[1..]) {
-        Ok(ids) => human(ctx, Operation::LookupTransfers, Events::Ids(ids)),
-        Err(e) => ctx.error(&e),
-    }
-    Flow::Continue
+    human_command(ctx, args, Operation::LookupTransfers)
 }
 
 /// `account_id [DEBITS] [CREDITS] [REVERSED] [LIMIT n] [MIN ts] [MAX ts] [CODE c] [UD128 n]
 /// [UD64 n] [UD32 n]`; neither DEBITS nor CREDITS means both; LIMIT defaults to 8189.
 fn account_filter(args: &[&[u8]]) -> Result<AccountFilter, String> {
     let mut f = AccountFilter {
-        account_id: number("account id", args[0])?,
+        account_id: number("account id", args.first().ok_or(ERR_SYNTAX)?)?,
         limit: BATCH_MAX as u32,
         ..AccountFilter::default()
     };
@@ -314,24 +316,12 @@ fn account_filter(args: &[&[u8]]) -> Result<AccountFilter, String> {
 
 /// `LEDGER.ACCOUNT.TRANSFERS account_id [options]`
 pub fn account_transfers(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    match account_filter(&args[1..]) {
-        Ok(f) => human(
-            ctx,
-            Operation::GetAccountTransfers,
-            Events::AccountFilter(f),
-        ),
-        Err(e) => ctx.error(&e),
-    }
-    Flow::Continue
+    human_command(ctx, args, Operation::GetAccountTransfers)
 }
 
 /// `LEDGER.ACCOUNT.BALANCES account_id [options]`
 pub fn account_balances(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    match account_filter(&args[1..]) {
-        Ok(f) => human(ctx, Operation::GetAccountBalances, Events::AccountFilter(f)),
-        Err(e) => ctx.error(&e),
-    }
-    Flow::Continue
+    human_command(ctx, args, Operation::GetAccountBalances)
 }
 
 /// `[LEDGER l] [CODE c] [UD128 n] [UD64 n] [UD32 n] [MIN ts] [MAX ts] [LIMIT n] [REVERSED]`.
@@ -374,18 +364,10 @@ fn query_filter(args: &[&[u8]]) -> Result<QueryFilter, String> {
 
 /// `LEDGER.ACCOUNT.QUERY [options]`
 pub fn account_query(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    match query_filter(&args[1..]) {
-        Ok(f) => human(ctx, Operation::QueryAccounts, Events::QueryFilter(f)),
-        Err(e) => ctx.error(&e),
-    }
-    Flow::Continue
+    human_command(ctx, args, Operation::QueryAccounts)
 }
 
 /// `LEDGER.TRANSFER.QUERY [options]`
 pub fn transfer_query(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
-    match query_filter(&args[1..]) {
-        Ok(f) => human(ctx, Operation::QueryTransfers, Events::QueryFilter(f)),
-        Err(e) => ctx.error(&e),
-    }
-    Flow::Continue
+    human_command(ctx, args, Operation::QueryTransfers)
 }

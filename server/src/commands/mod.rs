@@ -32,6 +32,7 @@ use crate::stats::{CommandStats, WorkerCounters};
 use bytes::BytesMut;
 use protocol::resp::Reply;
 
+pub use ledger::parse_human as parse_ledger_command;
 pub use table::{command_name, lookup, CommandEntry};
 
 /// Everything a command may touch.
