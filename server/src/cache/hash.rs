@@ -239,7 +239,7 @@ impl Hash {
     }
 
     /// One HSCAN step. A listpack is returned whole with cursor 0, as Redis does; a
-    /// hashtable is walked in the order of its fields' hashes (see [`scan_step`]).
+    /// hashtable is walked in the order of its fields' hashes (see `scan_step`).
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Pair<'_>>) {
         match self {
             Hash::Listpack { .. } => (0, self.iter().collect()),

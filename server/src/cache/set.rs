@@ -175,7 +175,7 @@ impl Set {
     }
 
     /// One SSCAN step: an intset whole with cursor 0 (as Redis), a hashtable as in
-    /// [`scan_step`].
+    /// `scan_step`.
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Member<'_>>) {
         match self {
             Set::Ints(_) => (0, self.iter().collect()),

@@ -251,7 +251,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// HRANDFIELD key [count [WITHVALUES]]
+/// `HRANDFIELD key [count [WITHVALUES]]`
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     if args.len() == 2 {
         read(ctx, args[1], |h, reply| match h {

@@ -114,7 +114,7 @@ pub fn smembers(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// SPOP key [count]
+/// `SPOP key [count]`
 pub fn spop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let count = match args.len() {
         2 => None,
@@ -163,7 +163,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// SRANDMEMBER key [count]
+/// `SRANDMEMBER key [count]`
 pub fn srandmember(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let count = match args.len() {
         2 => None,
