@@ -3,10 +3,11 @@
 //!
 //! The runtime calls [`dispatch`] once per complete command, in arrival order, with the command's
 //! arguments (name first). Dispatch checks what Redis 7.0 checks before running a command, in
-//! Redis's order (unknown command or subcommand, arity, authentication, maxmemory for commands
-//! that may grow memory), then runs it; the command appends exactly one reply to `ctx.out` and
+//! Redis's order (unknown command or subcommand, arity, authentication, ACL permissions,
+//! maxmemory for commands that may grow memory), then runs it; the command appends exactly one reply to `ctx.out` and
 //! returns what the connection should do next.
 
+mod acl_cmd;
 mod bits;
 mod catalog;
 mod command_info;
@@ -29,7 +30,7 @@ use crate::stats::{CommandStats, WorkerCounters};
 use bytes::BytesMut;
 use protocol::resp::Reply;
 
-pub use table::{command_name, lookup, CommandEntry};
+pub use table::{acl_commands, command_name, ledger_twin, lookup, CommandEntry, Resolved};
 
 /// Everything a command may touch.
 pub struct Ctx<'a> {
@@ -141,6 +142,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         ))
     } else if ctx.state.auth_required(ctx.client) && !doc.has_flag("no_auth") {
         Some("NOAUTH Authentication required.".to_string())
+    } else if let Err(denied) = {
+        ctx.client.refresh_user(&ctx.state.acl);
+        crate::acl::check(ctx.client.user(), resolved.id, doc, args)
+    } {
+        Some(denied.message(doc.name))
     } else if doc.has_flag("denyoom") && ctx.state.cache.evict_if_needed(ctx.now_ms).is_err() {
         Some(crate::cache::Oom::MESSAGE.to_string())
     } else {
