@@ -440,7 +440,7 @@ pub fn help(ctx: &mut Ctx<'_>, command: &str, lines: &[&str]) {
         r.simple(l);
     }
     r.simple("HELP");
-    r.simple("    Print this help.");
+    r.simple("    Prints this help.");
 }
 
 pub fn client_help(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
