@@ -5,7 +5,8 @@
 //! - [`categories`]: the category names (Redis's, then `@ledger`, `@ledger-read`, `@ledger-write`);
 //! - [`selector`]: a permission bitmap over command ids plus key and channel patterns;
 //! - [`user`]: users and the ACL SETUSER rule language; [`describe`]: users back to rules;
-//! - [`check`]: the per-command check (a bit test while the user allows all keys).
+//! - [`check`]: the per-command check (a bit test while the user allows all keys);
+//! - [`log`]: ACL LOG, the refusals.
 //!
 //! Users live here behind a lock that only authentication and the ACL commands take. A connection
 //! holds its user's `Arc` and checks against it without locking; every change to the users bumps
@@ -17,6 +18,7 @@ pub mod categories;
 pub mod check;
 pub mod commands;
 pub mod describe;
+pub mod log;
 pub mod selector;
 pub mod user;
 
@@ -74,6 +76,8 @@ pub struct Acl {
     default_requires_auth: AtomicBool,
     /// The default user is `nopass` (protected mode applies then, as in Redis).
     default_nopass: AtomicBool,
+    /// ACL LOG.
+    pub log: log::Log,
 }
 
 pub const DEFAULT_USER: &[u8] = b"default";
@@ -108,6 +112,7 @@ impl Acl {
             generation: AtomicU64::new(0),
             default_requires_auth: AtomicBool::new(false),
             default_nopass: AtomicBool::new(true),
+            log: log::Log::default(),
         };
         acl.changed(&acl.users.read());
         Ok(acl)

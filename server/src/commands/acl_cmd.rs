@@ -243,11 +243,47 @@ pub fn dryrun(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
+/// ACL LOG [count | RESET]
 pub fn log(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     if args.len() > 3 {
         return syntax_error(ctx, args);
     }
-    ctx.error("ERR ACL LOG is not supported by Ringledger");
+    let mut count = 10;
+    if let Some(arg) = args.get(2) {
+        if arg.eq_ignore_ascii_case(b"reset") {
+            ctx.state.acl.log.reset();
+            ctx.reply().ok();
+            return Flow::Continue;
+        }
+        match int_arg(arg) {
+            Ok(n) => count = usize::try_from(n).unwrap_or(0),
+            Err(e) => {
+                ctx.error(e);
+                return Flow::Continue;
+            }
+        }
+    }
+    let entries = ctx.state.acl.log.newest(count);
+    let now = ctx.now_ms;
+    let mut r = ctx.reply();
+    r.array(entries.len());
+    for e in entries {
+        r.map(7);
+        r.bulk(b"count");
+        r.integer(e.count as i64);
+        r.bulk(b"reason");
+        r.bulk(e.reason.name().as_bytes());
+        r.bulk(b"context");
+        r.bulk(b"toplevel");
+        r.bulk(b"object");
+        r.bulk(&e.object);
+        r.bulk(b"username");
+        r.bulk(&e.username);
+        r.bulk(b"age-seconds");
+        r.double(now.saturating_sub(e.last_ms) as f64 / 1000.0);
+        r.bulk(b"client-info");
+        r.bulk(e.client_info.as_bytes());
+    }
     Flow::Continue
 }
 

@@ -30,8 +30,9 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
 }
 
 /// Logs the connection in as `user` when `password` is one of its own (Redis's
-/// `ACLAuthenticateUser`); counts a failure otherwise (the runtime throttles after one).
-fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
+/// `ACLAuthenticateUser`); counts a failure otherwise (the runtime throttles after one) and adds
+/// it to ACL LOG, with the command (`command`, as typed) as the object.
+fn authenticate(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], password: &[u8]) -> bool {
     let generation = ctx.state.acl.generation();
     match ctx.state.acl.authenticate(user, password) {
         Some(u) => {
@@ -41,6 +42,14 @@ fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
         }
         None => {
             ctx.client.auth_failures += 1;
+            ctx.state.acl.log.add(crate::acl::log::Entry {
+                count: 1,
+                reason: crate::acl::log::Reason::Auth,
+                object: command.to_vec(),
+                username: user.to_vec(),
+                last_ms: ctx.now_ms,
+                client_info: client_line(ctx.client.entry(), ctx.now_ms),
+            });
             false
         }
     }
@@ -68,7 +77,7 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     } else {
         (args[1], args[2])
     };
-    if authenticate(ctx, user, password) {
+    if authenticate(ctx, args[0], user, password) {
         ctx.reply().ok();
     } else {
         ctx.error(WRONGPASS);
@@ -118,7 +127,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         j += 1;
     }
     if let Some((user, password)) = credentials {
-        if !authenticate(ctx, user, password) {
+        if !authenticate(ctx, args[0], user, password) {
             ctx.error(WRONGPASS);
             return Flow::Continue;
         }

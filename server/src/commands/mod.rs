@@ -30,6 +30,7 @@ use crate::stats::{CommandStats, WorkerCounters};
 use bytes::BytesMut;
 use protocol::resp::Reply;
 
+pub use connection::client_line;
 pub use table::{acl_commands, command_name, ledger_twin, lookup, CommandEntry, Resolved};
 
 /// Everything a command may touch.
@@ -146,6 +147,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         ctx.client.refresh_user(&ctx.state.acl);
         crate::acl::check(ctx.client.user(), resolved.id, doc, args)
     } {
+        log_denied(ctx, denied, doc.name, args);
         Some(denied.message(doc.name))
     } else if doc.has_flag("denyoom") && ctx.state.cache.evict_if_needed(ctx.now_ms).is_err() {
         Some(crate::cache::Oom::MESSAGE.to_string())
@@ -180,6 +182,23 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         stat.failed += 1;
     }
     flow
+}
+
+/// Adds a refused command or key to ACL LOG.
+fn log_denied(ctx: &Ctx<'_>, denied: crate::acl::Denied, command: &str, args: &[&[u8]]) {
+    use crate::acl::log::{Entry, Reason};
+    let (reason, object) = match denied {
+        crate::acl::Denied::Command => (Reason::Command, command.as_bytes()),
+        crate::acl::Denied::Key(pos) => (Reason::Key, args.get(pos).copied().unwrap_or_default()),
+    };
+    ctx.state.acl.log.add(Entry {
+        count: 1,
+        reason,
+        object: object.to_vec(),
+        username: ctx.client.user().name.clone(),
+        last_ms: ctx.now_ms,
+        client_info: client_line(ctx.client.entry(), ctx.now_ms),
+    });
 }
 
 /// Redis's text: `unknown command 'NAME', with args beginning with: 'a' 'b' `.

@@ -33,7 +33,8 @@ impl Worker {
                     };
                     let authenticating = h.operation == Operation::Authenticate;
                     if authenticating || self.binary_auth_required(conn) {
-                        let (status, message) = self.authenticate(conn, h.operation, frame.body);
+                        let (status, message) =
+                            self.authenticate(conn, h.operation, frame.body, io.unix_ms());
                         self.scratch.clear();
                         let start = binary::begin(&mut self.scratch);
                         self.scratch.extend_from_slice(message.as_bytes());
@@ -55,7 +56,7 @@ impl Worker {
                         }
                         continue;
                     }
-                    if let Some(message) = self.binary_permission(conn, h.operation) {
+                    if let Some(message) = self.binary_permission(conn, h.operation, io.unix_ms()) {
                         // Refused as a whole, nothing applied; the connection stays.
                         self.scratch.clear();
                         let start = binary::begin(&mut self.scratch);
@@ -126,15 +127,27 @@ impl Worker {
     /// The ACL check of a ledger frame: the connection's user must be allowed the operation's
     /// RESP twin (`LEDGER.CREATE_ACCOUNTS` for create_accounts, ...). Returns Redis's NOPERM
     /// text when it is not.
-    fn binary_permission(&mut self, conn: ConnId, operation: Operation) -> Option<String> {
+    fn binary_permission(
+        &mut self,
+        conn: ConnId,
+        operation: Operation,
+        now_ms: u64,
+    ) -> Option<String> {
         let twin = crate::commands::ledger_twin(operation)?;
         let state = self.runtime.state.clone();
         let c = self.slot(conn)?;
         c.client.refresh_user(&state.acl);
         let args = [twin.doc.name.as_bytes()];
-        crate::acl::check(c.client.user(), twin.id, twin.doc, &args)
-            .err()
-            .map(|denied| denied.message(twin.doc.name))
+        let denied = crate::acl::check(c.client.user(), twin.id, twin.doc, &args).err()?;
+        state.acl.log.add(crate::acl::log::Entry {
+            count: 1,
+            reason: crate::acl::log::Reason::Command,
+            object: twin.doc.name.as_bytes().to_vec(),
+            username: c.client.user().name.clone(),
+            last_ms: now_ms,
+            client_info: crate::commands::client_line(c.client.entry(), now_ms),
+        });
+        Some(denied.message(twin.doc.name))
     }
 
     /// The handshake: an authenticate frame checks the user and password against the ACL users
@@ -146,6 +159,7 @@ impl Worker {
         conn: ConnId,
         operation: Operation,
         body: &[u8],
+        now_ms: u64,
     ) -> (binary::ReplyStatus, String) {
         use binary::ReplyStatus::{Denied, Ok as Accepted, Refused};
         if operation != Operation::Authenticate {
@@ -163,6 +177,16 @@ impl Worker {
         }
         let generation = state.acl.generation();
         let Some(user) = state.acl.authenticate(user, password) else {
+            if let Some(c) = self.slot(conn) {
+                state.acl.log.add(crate::acl::log::Entry {
+                    count: 1,
+                    reason: crate::acl::log::Reason::Auth,
+                    object: b"authenticate".to_vec(),
+                    username: user.to_vec(),
+                    last_ms: now_ms,
+                    client_info: crate::commands::client_line(c.client.entry(), now_ms),
+                });
+            }
             return (Denied, crate::state::WRONGPASS.into());
         };
         if let Some(c) = self.slot(conn) {
