@@ -36,10 +36,9 @@ pub fn check(user: &User, id: u16, doc: &CommandDoc, args: &[&[u8]]) -> Result<(
     if root.all_commands && root.all_keys {
         return Ok(());
     }
-    let no_auth = doc.has_flag("no_auth");
     let mut worst = Denied::Command;
     for s in &user.selectors {
-        match check_selector(s, id, doc, no_auth, args) {
+        match check_selector(s, id, doc, args) {
             Ok(()) => return Ok(()),
             // Redis reports a key refusal over a command one, and the later key of two.
             Err(Denied::Key(pos)) => match worst {
@@ -52,14 +51,10 @@ pub fn check(user: &User, id: u16, doc: &CommandDoc, args: &[&[u8]]) -> Result<(
     Err(worst)
 }
 
-fn check_selector(
-    s: &Selector,
-    id: u16,
-    doc: &CommandDoc,
-    no_auth: bool,
-    args: &[&[u8]],
-) -> Result<(), Denied> {
-    if !no_auth && !s.allows_command(id, doc.container.is_some(), args) {
+fn check_selector(s: &Selector, id: u16, doc: &CommandDoc, args: &[&[u8]]) -> Result<(), Denied> {
+    // Commands that run before authentication (AUTH, HELLO, QUIT, RESET) are never refused;
+    // the flag is only looked at when the bitmap says no.
+    if !s.allows_command(id, doc.container.is_some(), args) && !doc.has_flag("no_auth") {
         return Err(Denied::Command);
     }
     if s.all_keys {
@@ -174,5 +169,77 @@ fn keyword_position(args: &[&[u8]], word: &str, from: i64) -> Option<i64> {
         (from..argc - 1).find(|&i| hit(i))
     } else {
         (2..=argc + from).rev().find(|&i| hit(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(specs: &[KeySpec], args: &[&str]) -> Vec<usize> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let mut found = Vec::new();
+        for_each_key(specs, &args, |pos, _| found.push(pos));
+        found
+    }
+
+    #[test]
+    fn keys_are_found_as_redis_finds_them() {
+        let range = [KeySpec {
+            flags: &["RW"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last: -1,
+                step: 2,
+                limit: 0,
+            },
+        }];
+        assert_eq!(keys(&range, &["mset", "a", "1", "b", "2"]), [1, 3]);
+        let keynum = [KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum {
+                index: 0,
+                first: 1,
+                step: 1,
+            },
+        }];
+        assert_eq!(keys(&keynum, &["c", "2", "x", "y", "z"]), [2, 3]);
+        assert!(
+            keys(&keynum, &["c", "9", "x"]).is_empty(),
+            "a spec that does not fit: no keys"
+        );
+        assert!(keys(&keynum, &["c", "n", "x"]).is_empty());
+        let keyword = [KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Keyword("STREAMS", 1),
+            find: FindKeys::Range {
+                last: -1,
+                step: 1,
+                limit: 2,
+            },
+        }];
+        assert_eq!(
+            keys(
+                &keyword,
+                &["xread", "COUNT", "1", "streams", "s1", "s2", "0", "0"]
+            ),
+            [4, 5]
+        );
+        assert!(keys(&keyword, &["xread", "COUNT", "1"]).is_empty());
+        let backwards = [KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Keyword("KEYS", -2),
+            find: FindKeys::Range {
+                last: 0,
+                step: 1,
+                limit: 0,
+            },
+        }];
+        assert_eq!(keys(&backwards, &["c", "x", "keys", "k"]), [3]);
+        assert!(
+            keys(&backwards, &["c", "keys", "k", "x"]).is_empty(),
+            "searched from argc-2 down to 2, as Redis"
+        );
     }
 }
