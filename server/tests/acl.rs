@@ -515,3 +515,46 @@ fn bad_user_rules_in_the_config_name_the_file_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn binary_connections_follow_changes_to_their_user() {
+    let s = Server::start("uring", &format!("{BINARY}\n{EXAMPLE_USERS}"));
+    let addr = s.binary_addr.unwrap();
+    let mut teller = Client::connect_authenticated(addr, "teller", "tellerpw").unwrap();
+    assert!(teller.create_accounts(&[acct(1)]).is_ok());
+    let mut admin = connect_admin(&s);
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("teller")
+        .arg("-@ledger-write")
+        .query(&mut admin)
+        .unwrap();
+    // The next frame already obeys the change; reads still work.
+    let message = refused(teller.create_accounts(&[acct(2)]).unwrap_err());
+    assert_eq!(
+        message,
+        "NOPERM this user has no permissions to run the 'ledger.create_accounts' command"
+    );
+    assert_eq!(teller.lookup_accounts(&[1, 2]).unwrap().len(), 1);
+    let log: Vec<redis::Value> = redis::cmd("ACL").arg("LOG").query(&mut admin).unwrap();
+    let text = format!("{log:?}");
+    assert!(
+        text.contains("ledger.create_accounts") && text.contains("teller"),
+        "{text}"
+    );
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
+    assert!(list.contains("user=teller"), "{list}");
+    let n: i64 = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg("teller")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        common::eventually(Duration::from_secs(5), || matches!(
+            teller.lookup_accounts(&[1]),
+            Err(Error::Io(_))
+        )),
+        "the deleted user's binary connection is closed"
+    );
+}
