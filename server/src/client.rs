@@ -107,7 +107,8 @@ impl ClientState {
         &self.user
     }
 
-    /// Logs the connection in as `user` (as of ACL generation `generation`).
+    /// Logs the connection in as `user` (as of ACL generation `generation`, which the caller
+    /// read before looking the user up, so a change in between is seen at the next command).
     pub fn set_user(&mut self, user: Arc<crate::acl::User>, generation: u64) {
         if user.name != self.user.name {
             self.entry.details.lock().user = user.name.clone();

@@ -196,9 +196,10 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
     ctx.client.set_name(b"");
     // Back to the default user, authenticated only when it needs no password (Redis's
     // clearClientConnectionState).
+    // (The generation is read first: a change in between then only causes one more look-up.)
+    let generation = ctx.state.acl.generation();
     let default = ctx.state.acl.default_user();
     ctx.client.authenticated = default.nopass && default.enabled;
-    let generation = ctx.state.acl.generation();
     ctx.client.set_user(default, generation);
     ctx.reply().simple("RESET");
     Flow::Continue
