@@ -109,8 +109,10 @@ impl Client {
         })
     }
 
-    /// Connects and authenticates as `user` (the server's `default` user, whose password is
-    /// its `requirepass`) before anything else, as a server with a password requires.
+    /// Connects and authenticates as the ACL user `user` (`default`, whose password is the
+    /// server's `requirepass`, or one of `[security] users`) before anything else. The
+    /// connection then runs with that user's permissions: an operation it may not run is
+    /// answered `Error::Server` with status 2 (`NOPERM ...`) and the connection stays usable.
     pub fn connect_authenticated(
         addr: impl ToSocketAddrs,
         user: &str,

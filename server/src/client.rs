@@ -32,6 +32,8 @@ pub struct ClientDetails {
     pub lib_ver: Vec<u8>,
     pub db: usize,
     pub resp: u8,
+    /// The ACL user the client is logged in as (CLIENT LIST `user=`, DELUSER, CLIENT KILL USER).
+    pub user: Vec<u8>,
 }
 
 /// The part of a client visible to other workers.
@@ -78,6 +80,10 @@ pub struct ClientState {
     /// SELECTed database.
     pub db: usize,
     pub authenticated: bool,
+    /// The ACL user: permissions are checked against it without a lock (see `crate::acl`).
+    user: Arc<crate::acl::User>,
+    /// `Acl::generation` when `user` was looked up; when it moves the user is looked up again.
+    pub acl_generation: u64,
     /// AUTH (or HELLO AUTH) attempts that failed on this connection: the runtime delays the
     /// connection after each (a brute-force throttle).
     pub auth_failures: u32,
@@ -95,6 +101,20 @@ impl ClientState {
 
     pub fn resp(&self) -> RespVersion {
         self.resp
+    }
+
+    pub fn user(&self) -> &Arc<crate::acl::User> {
+        &self.user
+    }
+
+    /// Logs the connection in as `user` (as of ACL generation `generation`, which the caller
+    /// read before looking the user up, so a change in between is seen at the next command).
+    pub fn set_user(&mut self, user: Arc<crate::acl::User>, generation: u64) {
+        if user.name != self.user.name {
+            self.entry.details.lock().user = user.name.clone();
+        }
+        self.user = user;
+        self.acl_generation = generation;
     }
 
     pub fn set_resp(&mut self, v: RespVersion) {
@@ -119,6 +139,23 @@ impl ClientState {
         }
         if let Some(v) = version {
             d.lib_ver = v.to_vec();
+        }
+    }
+
+    /// Looks the user up again when any user changed since (`Acl::generation`): SETUSER applies
+    /// to connections already logged in. A deleted user's connection goes back to the default
+    /// user, not authenticated, as in Redis (DELUSER is closing it meanwhile).
+    pub fn refresh_user(&mut self, acl: &crate::acl::Acl) {
+        let generation = acl.generation();
+        if generation == self.acl_generation {
+            return;
+        }
+        match acl.get(&self.user.name) {
+            Some(u) => self.set_user(u, generation),
+            None => {
+                self.set_user(acl.default_user(), generation);
+                self.authenticated = false;
+            }
         }
     }
 
@@ -156,10 +193,14 @@ impl Registry {
 
     /// Registers a new connection. `on_kill(id)` must make the owning worker close the client
     /// (it is called from any thread).
+    /// The client starts as `user` (the default user), authenticated when that user needs no
+    /// password, as Redis's `createClient`.
     pub fn register(
         &self,
         info: ConnectionInfo,
         on_kill: Arc<dyn Fn(u64) + Send + Sync>,
+        user: Arc<crate::acl::User>,
+        acl_generation: u64,
     ) -> ClientState {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let now = now_ms();
@@ -169,6 +210,7 @@ impl Registry {
             created_ms: now,
             details: Mutex::new(ClientDetails {
                 resp: 2,
+                user: user.name.clone(),
                 ..ClientDetails::default()
             }),
             activity: AtomicU64::new((NO_COMMAND << 48) | (now & ((1 << 48) - 1))),
@@ -180,7 +222,9 @@ impl Registry {
             entry,
             resp: RespVersion::V2,
             db: 0,
-            authenticated: false,
+            authenticated: user.nopass && user.enabled,
+            user,
+            acl_generation,
             auth_failures: 0,
             name: Vec::new(),
         }
@@ -237,6 +281,8 @@ mod tests {
             Arc::new(move |id| {
                 c2.fetch_add(id, Ordering::SeqCst);
             }),
+            Arc::new(crate::acl::User::new(b"default")),
+            0,
         );
         let entry = reg.get(client.id()).unwrap();
         entry.kill();
@@ -254,7 +300,12 @@ mod tests {
     #[test]
     fn activity_round_trips() {
         let reg = Registry::new();
-        let client = reg.register(info(), Arc::new(|_| {}));
+        let client = reg.register(
+            info(),
+            Arc::new(|_| {}),
+            Arc::new(crate::acl::User::new(b"default")),
+            0,
+        );
         assert_eq!(client.entry().activity().0, None);
         client.note_command(42, 1_700_000_000_123);
         assert_eq!(client.entry().activity(), (Some(42), 1_700_000_000_123));

@@ -220,7 +220,13 @@ impl Default for LimitsSection {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySection {
+    /// The `default` user's password (Redis's requirepass); none = the default user is nopass.
     pub requirepass: Option<String>,
+    /// ACL users, one `NAME RULE...` each (an ACL file line without `user`), e.g.
+    /// `"alice on >secret ~* +@all"`. A `default` entry redefines the default user (from
+    /// `reset`) and then replaces `requirepass`.
+    #[serde(default)]
+    pub users: Vec<String>,
     /// Redis's protected mode: with no password set, only clients on the loopback interface
     /// are accepted (on every listener).
     #[serde(default = "yes")]
@@ -235,6 +241,7 @@ impl Default for SecuritySection {
     fn default() -> Self {
         SecuritySection {
             requirepass: None,
+            users: Vec::new(),
             protected_mode: true,
             auth_timeout: default_auth_timeout(),
         }
@@ -570,6 +577,26 @@ impl Config {
                     format!("must be 1..={max} visible ASCII characters, without spaces (omit the key for no token)"),
                 );
             }
+        }
+        let defines_default = self
+            .security
+            .users
+            .iter()
+            .any(|u| u.split_ascii_whitespace().next() == Some("default"));
+        if defines_default && self.security.requirepass.is_some() {
+            return bad(
+                "security.users",
+                "a \"default\" entry and requirepass both set the default user's password: keep one"
+                    .into(),
+            );
+        }
+        // The rules are checked here, so `--check` and start-up name the file and line.
+        if let Err(e) = crate::acl::Acl::new(
+            crate::commands::acl_commands(),
+            self.security.requirepass.as_deref(),
+            &self.security.users,
+        ) {
+            return bad("security.users", e);
         }
         Ok(())
     }

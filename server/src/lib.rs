@@ -2,6 +2,7 @@
 //! ledger. The `ringledger-server` binary is `src/main.rs`.
 //!
 //! Module ownership (one concept each):
+//! - [`acl`]: ACL users, their rules, and the per-command permission check.
 //! - [`state`]: what every worker shares ([`state::ServerState`]).
 //! - [`commands`]: RESP command table and dispatch; each command's semantics.
 //! - [`cache`]: the concurrent, sharded key/value store with expiry and eviction.
@@ -16,6 +17,7 @@
 //! - [`config`]: the TOML configuration; [`runtime`]: workers, connections, forwarding of ledger
 //!   requests to the worker owning their partitions, start-up, shutdown.
 
+pub mod acl;
 pub mod cache;
 pub mod client;
 pub mod commands;

@@ -17,6 +17,10 @@ pub struct StateOptions {
     pub eviction: String,
     /// `[security] requirepass`; None = no password.
     pub requirepass: Option<String>,
+    /// `[security] users`: `NAME RULE...` each (see `acl::Acl::new`).
+    pub users: Vec<String>,
+    /// The commands ACL rules name (`commands::acl_commands()`).
+    pub acl_commands: &'static crate::acl::CommandSet,
     /// `[security] protected_mode`.
     pub protected_mode: bool,
     /// `[limits] max_client_memory` (0 = no limit).
@@ -56,9 +60,10 @@ pub struct ServerState {
     engine: OnceLock<&'static str>,
     /// The durable ledger's shared state, when `[ledger] data_dir` is set (set once at start).
     pub durability: OnceLock<std::sync::Arc<crate::durability::Shared>>,
+    /// `requirepass` as configured (CONFIG GET); the default user holds its hash.
     password: parking_lot::RwLock<Option<String>>,
-    /// Fast check for the per-command authentication test.
-    password_set: AtomicBool,
+    /// The ACL users.
+    pub acl: crate::acl::Acl,
     /// `[security] protected_mode`, CONFIG SET protected-mode.
     pub protected_mode: AtomicBool,
     /// `[limits] max_client_memory`, CONFIG SET maxmemory-clients (0 = no limit).
@@ -87,6 +92,12 @@ impl ServerState {
         let stats = stats::ServerStats::new(options.workers);
         let ledger =
             ledger::Ledger::new(options.ledger.clone()).map_err(|e| format!("ledger: {e}"))?;
+        let acl = crate::acl::Acl::new(
+            options.acl_commands,
+            options.requirepass.as_deref(),
+            &options.users,
+        )
+        .map_err(|e| format!("[security] {e}"))?;
         Ok(ServerState {
             cache,
             ledger: std::sync::Arc::new(ledger),
@@ -97,7 +108,7 @@ impl ServerState {
             run_id: stats::random_run_id(),
             engine: OnceLock::new(),
             durability: OnceLock::new(),
-            password_set: AtomicBool::new(options.requirepass.is_some()),
+            acl,
             protected_mode: AtomicBool::new(options.protected_mode),
             max_client_memory: std::sync::atomic::AtomicU64::new(options.max_client_memory),
             client_memory: (0..options.workers)
@@ -124,16 +135,17 @@ impl ServerState {
         self.engine.get().copied().unwrap_or("")
     }
 
-    /// Redis's `authRequired`: a password is set and this client has not authenticated.
+    /// Redis's `authRequired`: the default user is off or has a password, and this client has
+    /// not authenticated.
     pub fn auth_required(&self, client: &crate::client::ClientState) -> bool {
-        !client.authenticated && self.password_set.load(Ordering::Relaxed)
+        !client.authenticated && self.acl.default_requires_auth()
     }
 
     /// Redis's protected mode: on, with no password set, a client from `peer` off the loopback
     /// interface is refused (see [`PROTECTED_MODE_DENIED`]).
     pub fn denies_unprotected(&self, peer: std::net::SocketAddr) -> bool {
         self.protected_mode.load(Ordering::Relaxed)
-            && !self.password_set.load(Ordering::Relaxed)
+            && self.acl.default_nopass()
             && !peer.ip().to_canonical().is_loopback()
     }
 
@@ -166,34 +178,15 @@ impl ServerState {
             .sum()
     }
 
-    /// Whether `user` and `password` are the `default` user's (the only user; its password is
-    /// `requirepass`, any password when none is set, as in Redis). The comparison takes the
-    /// same time wherever the bytes differ.
-    pub fn credentials_ok(&self, user: &[u8], password: &[u8]) -> bool {
-        if user != b"default" {
-            return false;
-        }
-        match self.password.read().as_deref() {
-            None => true,
-            Some(p) => {
-                let p = p.as_bytes();
-                p.len() == password.len()
-                    && p.iter()
-                        .zip(password)
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
-            }
-        }
-    }
-
     /// The `requirepass` in force (CONFIG SET may change it).
     pub fn password(&self) -> Option<String> {
         self.password.read().clone()
     }
 
+    /// CONFIG SET requirepass: the default user's password becomes `p` (nopass when None).
     pub fn set_password(&self, p: Option<String>) {
         let mut guard = self.password.write();
-        self.password_set.store(p.is_some(), Ordering::Relaxed);
+        self.acl.set_default_password(p.as_deref());
         *guard = p;
     }
 

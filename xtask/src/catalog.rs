@@ -31,6 +31,13 @@ pub const COMMANDS: &[(&str, &[&str])] = &[
     ("command", &["count", "docs", "info", "list", "help"]),
     ("info", &[]),
     ("config", &["get", "set", "resetstat", "help"]),
+    (
+        "acl",
+        &[
+            "cat", "deluser", "dryrun", "genpass", "getuser", "list", "load", "log", "save",
+            "setuser", "users", "whoami", "help",
+        ],
+    ),
     ("dbsize", &[]),
     ("flushdb", &[]),
     ("flushall", &[]),

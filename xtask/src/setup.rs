@@ -39,6 +39,13 @@ pub const TOOLS: &[Tool] = &[
         needed_for: Need::Always,
     },
     Tool {
+        command: "redis-server",
+        package: "redis-server",
+        used_by:
+            "the ACL test that compares Ringledger's replies with Redis 7.0's (server/tests/acl.rs)",
+        needed_for: Need::Always,
+    },
+    Tool {
         command: "kill",
         package: "procps",
         used_by: "the integration tests (SIGTERM to the server)",

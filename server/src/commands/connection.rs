@@ -29,9 +29,30 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
     Flow::Close
 }
 
-/// Checks credentials against the one user we have, `default`.
-fn credentials_ok(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
-    ctx.state.credentials_ok(user, password)
+/// Logs the connection in as `user` when `password` is one of its own (Redis's
+/// `ACLAuthenticateUser`); counts a failure otherwise (the runtime throttles after one) and adds
+/// it to ACL LOG, with the command (`command`, as typed) as the object.
+fn authenticate(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], password: &[u8]) -> bool {
+    let generation = ctx.state.acl.generation();
+    match ctx.state.acl.authenticate(user, password) {
+        Some(u) => {
+            ctx.client.set_user(u, generation);
+            ctx.client.authenticated = true;
+            true
+        }
+        None => {
+            ctx.client.auth_failures += 1;
+            ctx.state.acl.log.add(crate::acl::log::Entry {
+                count: 1,
+                reason: crate::acl::log::Reason::Auth,
+                object: command.to_vec(),
+                username: user.to_vec(),
+                last_ms: ctx.now_ms,
+                client_info: client_line(ctx.client.entry(), ctx.now_ms),
+            });
+            false
+        }
+    }
 }
 
 /// Redis's client-name rule: printable ASCII without spaces.
@@ -45,7 +66,7 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         return Flow::Continue;
     }
     let (user, password) = if args.len() == 2 {
-        if ctx.state.password().is_none() {
+        if ctx.state.acl.default_nopass() {
             ctx.error(
                 "ERR AUTH <password> called without any password configured for the default user. \
                  Are you sure your configuration is correct?",
@@ -56,11 +77,9 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     } else {
         (args[1], args[2])
     };
-    if credentials_ok(ctx, user, password) {
-        ctx.client.authenticated = true;
+    if authenticate(ctx, args[0], user, password) {
         ctx.reply().ok();
     } else {
-        ctx.client.auth_failures += 1;
         ctx.error(WRONGPASS);
     }
     Flow::Continue
@@ -108,12 +127,10 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         j += 1;
     }
     if let Some((user, password)) = credentials {
-        if !credentials_ok(ctx, user, password) {
-            ctx.client.auth_failures += 1;
+        if !authenticate(ctx, args[0], user, password) {
             ctx.error(WRONGPASS);
             return Flow::Continue;
         }
-        ctx.client.authenticated = true;
     }
     if ctx.state.auth_required(ctx.client) {
         ctx.error(
@@ -177,7 +194,13 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
     ctx.client.select(0);
     ctx.client.set_resp(RespVersion::V2);
     ctx.client.set_name(b"");
-    ctx.client.authenticated = false;
+    // Back to the default user, authenticated only when it needs no password (Redis's
+    // clearClientConnectionState).
+    // (The generation is read first: a change in between then only causes one more look-up.)
+    let generation = ctx.state.acl.generation();
+    let default = ctx.state.acl.default_user();
+    ctx.client.authenticated = default.nopass && default.enabled;
+    ctx.client.set_user(default, generation);
     ctx.reply().simple("RESET");
     Flow::Continue
 }
@@ -190,7 +213,7 @@ pub fn client_line(entry: &ClientEntry, now_ms: u64) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 \
          qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} \
-         user=default redir=-1 resp={} lib-name={} lib-ver={}",
+         user={} redir=-1 resp={} lib-name={} lib-ver={}",
         entry.id,
         entry.info.peer,
         entry.info.local,
@@ -200,6 +223,7 @@ pub fn client_line(entry: &ClientEntry, now_ms: u64) -> String {
         now_ms.saturating_sub(last_ms) / 1000,
         d.db,
         cmd,
+        lossy(&d.user),
         d.resp,
         lossy(&d.lib_name),
         lossy(&d.lib_ver),
@@ -316,6 +340,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let mut addr: Option<String> = None;
     let mut laddr: Option<String> = None;
     let mut id: Option<u64> = None;
+    let mut user: Option<Vec<u8>> = None;
     let mut only_normal_type: Option<bool> = None;
     let old_form = args.len() == 3;
     let mut skipme = !old_form;
@@ -353,11 +378,12 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
             } else if is(opt, "LADDR") && more {
                 laddr = Some(lossy(val));
             } else if is(opt, "USER") && more {
-                if val != b"default" {
+                if ctx.state.acl.get(val).is_none() {
                     let msg = format!("ERR No such user '{}'", lossy(val));
                     ctx.error(&msg);
                     return Flow::Continue;
                 }
+                user = Some(val.to_vec());
             } else if is(opt, "SKIPME") && more {
                 if is(val, "yes") {
                     skipme = true;
@@ -374,7 +400,6 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
             i += 2;
         }
     }
-    // Every client is the default user, so USER default matches everyone.
     let me = ctx.client.id();
     let mut killed = 0;
     let mut close_self = false;
@@ -384,6 +409,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
                 .as_ref()
                 .is_some_and(|a| *a != e.info.local.to_string())
             || id.is_some_and(|i| i != e.id)
+            || user.as_ref().is_some_and(|u| *u != e.details().user)
             || only_normal_type == Some(false)
             || (e.id == me && skipme)
         {
@@ -424,7 +450,7 @@ pub fn help(ctx: &mut Ctx<'_>, command: &str, lines: &[&str]) {
         r.simple(l);
     }
     r.simple("HELP");
-    r.simple("    Print this help.");
+    r.simple("    Prints this help.");
 }
 
 pub fn client_help(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {

@@ -3,13 +3,13 @@
 use super::meta::{Arg, CommandDoc};
 
 macro_rules! ledger_doc {
-    ($name:literal, $arity:literal, $flags:expr, $summary:literal, $args:expr) => {
+    ($name:literal, $arity:literal, $kind:expr, $summary:literal, $args:expr) => {
         CommandDoc {
             name: $name,
             container: None,
             arity: $arity,
-            flags: $flags,
-            acl: &["@slow"],
+            flags: $kind.0,
+            acl: $kind.1,
             first_key: 0,
             last_key: 0,
             step: 0,
@@ -33,8 +33,14 @@ const BLOB: &[Arg] = &[Arg {
     multiple: false,
     args: &[],
 }];
-const WRITE: &[&str] = &["write"];
-const READ: &[&str] = &["readonly"];
+// Flags and ACL categories: every LEDGER.* command is in @ledger, the creates also in
+// @ledger-write and the lookups and queries in @ledger-read (so `+@ledger-read` is a read-only
+// ledger user); @write/@read and @slow follow from the flags as Redis derives them.
+const WRITE: (&[&str], &[&str]) = (&["write"], &["@ledger", "@ledger-write", "@write", "@slow"]);
+const READ: (&[&str], &[&str]) = (
+    &["readonly"],
+    &["@ledger", "@ledger-read", "@read", "@slow"],
+);
 
 pub static LEDGER_COMMANDS: &[CommandDoc] = &[
     ledger_doc!("ledger.create_accounts", 2, WRITE, "Create accounts (N x 128-byte accounts; replies N x 16-byte results)", BLOB),

@@ -3,10 +3,11 @@
 //!
 //! The runtime calls [`dispatch`] once per complete command, in arrival order, with the command's
 //! arguments (name first). Dispatch checks what Redis 7.0 checks before running a command, in
-//! Redis's order (unknown command or subcommand, arity, authentication, maxmemory for commands
-//! that may grow memory), then runs it; the command appends exactly one reply to `ctx.out` and
+//! Redis's order (unknown command or subcommand, arity, authentication, ACL permissions,
+//! maxmemory for commands that may grow memory), then runs it; the command appends exactly one reply to `ctx.out` and
 //! returns what the connection should do next.
 
+mod acl_cmd;
 mod bits;
 mod catalog;
 mod collection;
@@ -32,8 +33,9 @@ use crate::stats::{CommandStats, WorkerCounters};
 use bytes::BytesMut;
 use protocol::resp::Reply;
 
+pub use connection::client_line;
 pub use ledger::parse_human as parse_ledger_command;
-pub use table::{command_name, lookup, CommandEntry};
+pub use table::{acl_commands, command_name, ledger_twin, lookup, CommandEntry, Resolved};
 
 /// Everything a command may touch.
 pub struct Ctx<'a> {
@@ -145,6 +147,12 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         ))
     } else if ctx.state.auth_required(ctx.client) && !doc.has_flag("no_auth") {
         Some("NOAUTH Authentication required.".to_string())
+    } else if let Err(denied) = {
+        ctx.client.refresh_user(&ctx.state.acl);
+        crate::acl::check(ctx.client.user(), resolved.id, doc, args)
+    } {
+        log_denied(ctx, denied, doc.name, args);
+        Some(denied.message(doc.name))
     } else if doc.has_flag("denyoom") && ctx.state.cache.evict_if_needed(ctx.now_ms).is_err() {
         Some(crate::cache::Oom::MESSAGE.to_string())
     } else {
@@ -178,6 +186,23 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
         stat.failed += 1;
     }
     flow
+}
+
+/// Adds a refused command or key to ACL LOG.
+fn log_denied(ctx: &Ctx<'_>, denied: crate::acl::Denied, command: &str, args: &[&[u8]]) {
+    use crate::acl::log::{Entry, Reason};
+    let (reason, object) = match denied {
+        crate::acl::Denied::Command => (Reason::Command, command.as_bytes()),
+        crate::acl::Denied::Key(pos) => (Reason::Key, args.get(pos).copied().unwrap_or_default()),
+    };
+    ctx.state.acl.log.add(Entry {
+        count: 1,
+        reason,
+        object: object.to_vec(),
+        username: ctx.client.user().name.clone(),
+        last_ms: ctx.now_ms,
+        client_info: client_line(ctx.client.entry(), ctx.now_ms),
+    });
 }
 
 /// Redis's text: `unknown command 'NAME', with args beginning with: 'a' 'b' `.

@@ -4,7 +4,7 @@
 
 use super::meta::CommandDoc;
 use super::{
-    bits, command_info, config_cmd, connection, expire, hashes, info, keyspace, ledger,
+    acl_cmd, bits, command_info, config_cmd, connection, expire, hashes, info, keyspace, ledger,
     server_cmds, sets, strings, Handler,
 };
 use foldhash::fast::FixedState;
@@ -95,6 +95,19 @@ fn handler_for(name: &str) -> Option<Handler> {
         "command|list" => command_info::list,
         "command|help" => command_info::help,
         "info" => info::info,
+        "acl|setuser" => acl_cmd::setuser,
+        "acl|getuser" => acl_cmd::getuser,
+        "acl|deluser" => acl_cmd::deluser,
+        "acl|list" => acl_cmd::list,
+        "acl|users" => acl_cmd::users,
+        "acl|whoami" => acl_cmd::whoami,
+        "acl|cat" => acl_cmd::cat,
+        "acl|genpass" => acl_cmd::genpass,
+        "acl|dryrun" => acl_cmd::dryrun,
+        "acl|log" => acl_cmd::log,
+        "acl|load" => acl_cmd::load_or_save,
+        "acl|save" => acl_cmd::load_or_save,
+        "acl|help" => acl_cmd::help,
         "config|get" => config_cmd::get,
         "config|set" => config_cmd::set,
         "config|resetstat" => config_cmd::resetstat,
@@ -257,6 +270,41 @@ fn build() -> Table {
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(build)
+}
+
+/// The `LEDGER.*` command a binary-protocol operation is the twin of (its ACL permission is the
+/// operation's), or None for `Authenticate`.
+pub fn ledger_twin(op: protocol::binary::Operation) -> Option<Resolved> {
+    static TWINS: OnceLock<Vec<Option<Resolved>>> = OnceLock::new();
+    let twins = TWINS.get_or_init(|| {
+        (0..=u8::MAX)
+            .map(|v| {
+                let op = protocol::binary::Operation::from_u8(v)?;
+                if op == protocol::binary::Operation::Authenticate {
+                    return None;
+                }
+                let name = format!("ledger.{}", op.name());
+                let entry = lookup(name.as_bytes());
+                debug_assert!(entry.is_some(), "{name} is not a command");
+                entry.map(CommandEntry::resolved)
+            })
+            .collect()
+    });
+    twins.get(op as usize).copied().flatten()
+}
+
+/// Every command and subcommand with its id and categories, for ACL rules.
+pub fn acl_commands() -> &'static crate::acl::CommandSet {
+    static SET: OnceLock<crate::acl::CommandSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        crate::acl::CommandSet::new(all().iter().flat_map(|e| {
+            std::iter::once((e.id, e.doc.name, e.doc.acl, None)).chain(
+                e.subcommands
+                    .iter()
+                    .map(move |s| (s.id, s.doc.name, s.doc.acl, Some(e.id))),
+            )
+        }))
+    })
 }
 
 /// The command named `name` (any case).

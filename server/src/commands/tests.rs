@@ -21,6 +21,8 @@ pub(crate) fn options() -> StateOptions {
         max_memory: 0,
         eviction: "noeviction".into(),
         requirepass: None,
+        users: Vec::new(),
+        acl_commands: super::acl_commands(),
         protected_mode: true,
         max_client_memory: 0,
         auth_timeout_secs: 10,
@@ -52,7 +54,12 @@ impl Harness {
             fd: 7,
             worker: 0,
         };
-        let client = state.clients.register(info, Arc::new(|_| {}));
+        let client = state.clients.register(
+            info,
+            Arc::new(|_| {}),
+            state.acl.default_user(),
+            state.acl.generation(),
+        );
         Harness {
             state,
             client,

@@ -33,7 +33,8 @@ impl Worker {
                     };
                     let authenticating = h.operation == Operation::Authenticate;
                     if authenticating || self.binary_auth_required(conn) {
-                        let (status, message) = self.authenticate(conn, h.operation, frame.body);
+                        let (status, message) =
+                            self.authenticate(conn, h.operation, frame.body, io.unix_ms());
                         self.scratch.clear();
                         let start = binary::begin(&mut self.scratch);
                         self.scratch.extend_from_slice(message.as_bytes());
@@ -53,6 +54,23 @@ impl Worker {
                         if close {
                             return data.len();
                         }
+                        continue;
+                    }
+                    if let Some(message) = self.binary_permission(conn, h.operation, io.unix_ms()) {
+                        // Refused as a whole, nothing applied; the connection stays.
+                        self.scratch.clear();
+                        let start = binary::begin(&mut self.scratch);
+                        self.scratch.extend_from_slice(message.as_bytes());
+                        binary::finish(
+                            &mut self.scratch,
+                            start,
+                            h.operation,
+                            h.request_id,
+                            0,
+                            binary::ReplyStatus::Refused as u32,
+                        );
+                        self.count_error(&message);
+                        self.emit(io, conn, false);
                         continue;
                     }
                     match LedgerRequest::decode(
@@ -106,34 +124,73 @@ impl Worker {
             .is_some_and(|c| state.auth_required(&c.client))
     }
 
-    /// The handshake: an authenticate frame checks the user and password against the `default`
-    /// user's (the one `requirepass` sets, as Redis's AUTH does); any other frame before it is
-    /// denied. Returns the reply's status and message (Redis's texts); `Denied` closes the
-    /// connection.
+    /// The ACL check of a ledger frame: the connection's user must be allowed the operation's
+    /// RESP twin (`LEDGER.CREATE_ACCOUNTS` for create_accounts, ...). Returns Redis's NOPERM
+    /// text when it is not.
+    fn binary_permission(
+        &mut self,
+        conn: ConnId,
+        operation: Operation,
+        now_ms: u64,
+    ) -> Option<String> {
+        let twin = crate::commands::ledger_twin(operation)?;
+        let state = self.runtime.state.clone();
+        let c = self.slot(conn)?;
+        c.client.refresh_user(&state.acl);
+        let args = [twin.doc.name.as_bytes()];
+        let denied = crate::acl::check(c.client.user(), twin.id, twin.doc, &args).err()?;
+        state.acl.log.add(crate::acl::log::Entry {
+            count: 1,
+            reason: crate::acl::log::Reason::Command,
+            object: twin.doc.name.as_bytes().to_vec(),
+            username: c.client.user().name.clone(),
+            last_ms: now_ms,
+            client_info: crate::commands::client_line(c.client.entry(), now_ms),
+        });
+        Some(denied.message(twin.doc.name))
+    }
+
+    /// The handshake: an authenticate frame checks the user and password against the ACL users
+    /// (as RESP's AUTH does) and logs the connection in as that user; any other frame before it
+    /// is denied when the default user needs a password. Returns the reply's status and message
+    /// (Redis's texts); `Denied` closes the connection.
     fn authenticate(
         &mut self,
         conn: ConnId,
         operation: Operation,
         body: &[u8],
+        now_ms: u64,
     ) -> (binary::ReplyStatus, String) {
         use binary::ReplyStatus::{Denied, Ok as Accepted, Refused};
         if operation != Operation::Authenticate {
             return (Denied, "NOAUTH Authentication required.".into());
         }
         let state = self.runtime.state.clone();
-        if state.password().is_none() {
+        let Some((user, password)) = binary::parse_authenticate(body) else {
+            return (Denied, "bad frame: malformed authenticate body".into());
+        };
+        if user == crate::acl::DEFAULT_USER && state.acl.default_nopass() {
             return (
                 Refused,
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
             );
         }
-        let Some((user, password)) = binary::parse_authenticate(body) else {
-            return (Denied, "bad frame: malformed authenticate body".into());
-        };
-        if !state.credentials_ok(user, password) {
+        let generation = state.acl.generation();
+        let Some(user) = state.acl.authenticate(user, password) else {
+            if let Some(c) = self.slot(conn) {
+                state.acl.log.add(crate::acl::log::Entry {
+                    count: 1,
+                    reason: crate::acl::log::Reason::Auth,
+                    object: b"authenticate".to_vec(),
+                    username: user.to_vec(),
+                    last_ms: now_ms,
+                    client_info: crate::commands::client_line(c.client.entry(), now_ms),
+                });
+            }
             return (Denied, crate::state::WRONGPASS.into());
-        }
+        };
         if let Some(c) = self.slot(conn) {
+            c.client.set_user(user, generation);
             c.client.authenticated = true;
         }
         (Accepted, String::new())

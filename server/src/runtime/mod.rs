@@ -130,6 +130,8 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), String> {
         max_memory: config.cache.max_memory,
         eviction: config.cache.eviction.clone(),
         requirepass: config.security.requirepass.clone(),
+        users: config.security.users.clone(),
+        acl_commands: crate::commands::acl_commands(),
         protected_mode: config.security.protected_mode,
         max_client_memory: config.limits.max_client_memory,
         auth_timeout_secs: config.security.auth_timeout,

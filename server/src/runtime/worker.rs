@@ -220,7 +220,7 @@ impl Worker {
     /// leaves its decoded request to the ledger path (see `ledger_path`).
     fn serve(&mut self, io: &mut Io<'_>, conn: ConnId, data: &[u8]) -> usize {
         let state = self.runtime.state.clone();
-        let requirepass = state.options.requirepass.is_some();
+        let requirepass = state.acl.default_requires_auth();
         let Some(c) = self.slot(conn) else {
             return data.len();
         };
@@ -355,7 +355,7 @@ impl Worker {
     fn close_unauthenticated(&mut self, io: &mut Io<'_>) {
         let state = self.runtime.state.clone();
         let limit = state.options.auth_timeout_secs;
-        if limit == 0 || state.password().is_none() {
+        if limit == 0 || !state.acl.default_requires_auth() {
             return;
         }
         let limit = Duration::from_secs(limit);
@@ -458,12 +458,15 @@ impl Handler for Worker {
             fd: accepted.fd,
             worker: self.index,
         };
+        let generation = state.acl.generation();
         let client = state.clients.register(
             info,
             Arc::new(move |client_id| {
                 mailbox.kills.lock().push(client_id);
                 waker.wake();
             }),
+            state.acl.default_user(),
+            generation,
         );
         if self.connections.len() <= conn.index() {
             self.connections.resize_with(conn.index() + 1, || None);
