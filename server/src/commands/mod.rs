@@ -25,6 +25,10 @@ mod sets;
 mod strings;
 mod table;
 mod util;
+mod zset_algebra;
+mod zset_args;
+mod zset_range;
+pub mod zsets;
 
 use crate::client::ClientState;
 use crate::state::ServerState;
