@@ -194,3 +194,5 @@ fn unknown_command_message(args: &[&[u8]]) -> String {
 mod collection_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zset_tests;
