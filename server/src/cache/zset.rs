@@ -304,10 +304,11 @@ impl ZSet {
     /// A random element, uniformly, for a uniform `i` in 0..len.
     pub fn pick(&self, i: usize) -> Scored {
         match self {
-            ZSet::Listpack { .. } => self
-                .range(i, i + 1, false)
-                .pop()
-                .unwrap_or_else(|| (Vec::new(), 0.0)),
+            ZSet::Listpack { .. } => {
+                let picked = self.range(i, i + 1, false).pop();
+                debug_assert!(picked.is_some(), "pick {i} of {}", self.len());
+                picked.unwrap_or_default()
+            }
             ZSet::Skiplist(ix) => {
                 let (m, s) = ix.at(i);
                 (m.to_vec(), s)
@@ -434,7 +435,7 @@ mod tests {
                         let a = (r >> 20) as usize % model.len();
                         let b = (r >> 28) as usize % (model.len() + 1);
                         let mut sorted = sorted_model(&model);
-                        let removed = if a < b { b - a } else { 0 };
+                        let removed = b.saturating_sub(a);
                         assert_eq!(z.remove_range(a, b), removed);
                         for (m, _) in sorted.drain(a..b.max(a)) {
                             model.remove(&m);

@@ -170,7 +170,7 @@ fn compute(sources: Vec<Vec<Scored>>, op: Op, o: &Options, card: bool) -> (Vec<S
                 .collect();
         }
     }
-    out.sort_by(|a, b| crate::cache::zset::cmp_scored(a, b));
+    out.sort_by(crate::cache::zset::cmp_scored);
     (out, count)
 }
 

@@ -103,7 +103,7 @@ fn add_generic(ctx: &mut Ctx<'_>, key: &[u8], f: AddFlags, pairs: &[&[u8]]) -> F
         ctx.error("ERR XX and NX options at the same time are not compatible");
         return Flow::Continue;
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         ctx.error("ERR GT, LT, and/or NX options at the same time are not compatible");
         return Flow::Continue;
     }
@@ -316,6 +316,9 @@ pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     pop_generic(ctx, args, true)
 }
 
+/// A key and what was popped from it.
+type Popped<'a> = (&'a [u8], Vec<Scored>);
+
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 pub fn zmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let numkeys = match int_arg(args[1]) {
@@ -359,7 +362,7 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let keys = &args[2..where_idx];
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let mut lock = ctx.state.cache.lock_keys(keys.iter().copied());
-    let mut result: Result<Option<(&[u8], Vec<Scored>)>, WrongType> = Ok(None);
+    let mut result: Result<Option<Popped<'_>>, WrongType> = Ok(None);
     for key in keys {
         match lock.update(db, key, now, |slot| {
             pop_entry(slot, max, count.unwrap_or(1))
