@@ -436,11 +436,8 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
                     let mut all = z.to_vec();
                     all.reverse();
                     all
-                } else if count > 0 {
-                    // Distinct picks: by rank through one ordered pass.
-                    let all = z.to_vec();
-                    picks.into_iter().map(|i| all[i].clone()).collect()
                 } else {
+                    // Distinct positions pick distinct members (for a positive count).
                     picks.into_iter().map(|i| z.pick(i)).collect()
                 }
             }
