@@ -220,6 +220,51 @@ impl ZSet {
         }
     }
 
+    /// The ranks `start..end` of a lex range, given as "ordered before the range's start" and
+    /// "within the range's end" tests of a member. When all scores are equal (the case Redis
+    /// documents) that is the members between the bounds. Otherwise a listpack answers as
+    /// Redis's does (`zzlFirstInLexRange`/`zzlLastInLexRange`: after a check of the first and
+    /// last members, the first member at or past the start, scanning from the head, then the
+    /// run of members within the end; from the tail when `rev`), and the index as a search
+    /// that assumes the order, as Redis's skiplist does (whose answer then depends on its
+    /// random levels).
+    pub fn lex_ranks(
+        &self,
+        before_start: impl Fn(&[u8]) -> bool,
+        within_end: impl Fn(&[u8]) -> bool,
+        rev: bool,
+    ) -> (usize, usize) {
+        let ZSet::Listpack { lp, .. } = self else {
+            let start = self.count_before(|_, m| before_start(m));
+            let end = self.count_before(|_, m| within_end(m));
+            return (start, end.max(start));
+        };
+        let members: Vec<&[u8]> = pairs(lp).map(|p| p.1).collect();
+        let (Some(first), Some(last)) = (members.first(), members.last()) else {
+            return (0, 0);
+        };
+        if before_start(last) || !within_end(first) {
+            return (0, 0);
+        }
+        if rev {
+            let Some(hi) = members.iter().rposition(|m| within_end(m)) else {
+                return (0, 0);
+            };
+            let run = members[..=hi]
+                .iter()
+                .rev()
+                .take_while(|m| !before_start(m))
+                .count();
+            (hi + 1 - run, hi + 1)
+        } else {
+            let Some(lo) = members.iter().position(|m| !before_start(m)) else {
+                return (0, 0);
+            };
+            let run = members[lo..].iter().take_while(|m| within_end(m)).count();
+            (lo, lo + run)
+        }
+    }
+
     /// Visits the elements of ranks `start..end` in order (reversed when `rev`).
     pub fn visit(&self, start: usize, end: usize, rev: bool, mut f: impl FnMut(&[u8], f64)) {
         let end = end.min(self.len());

@@ -129,6 +129,16 @@ impl LexBound {
         }
     }
 
+    /// The bound's place for comparing two bounds (`-` below every string, `+` above) and
+    /// whether it is exclusive.
+    fn key(&self) -> ((u8, &[u8]), bool) {
+        match self {
+            LexBound::Min => ((0, &[]), false),
+            LexBound::Value { bytes, exclusive } => ((1, bytes), *exclusive),
+            LexBound::Max => ((2, &[]), false),
+        }
+    }
+
     /// Whether `m` is ordered before this bound used as a range's start (so outside it).
     fn before_start(&self, m: &[u8]) -> bool {
         match self {
@@ -175,10 +185,21 @@ impl LexRange {
         })
     }
 
-    pub fn ranks(&self, z: &ZSet) -> (usize, usize) {
-        let start = z.count_before(|_, m| self.min.before_start(m));
-        let end = z.count_before(|_, m| self.max.within_end(m));
-        (start, end.max(start))
+    /// The ranks of the range's members (see [`ZSet::lex_ranks`]); `rev` for a reversed
+    /// walk, which Redis starts from the top.
+    pub fn ranks(&self, z: &ZSet, rev: bool) -> (usize, usize) {
+        // A range that is empty whatever the members (Redis's `zslIsInLexRange` test).
+        let (min, minex) = self.min.key();
+        let (max, maxex) = self.max.key();
+        let cmp = min.cmp(&max);
+        if cmp.is_gt() || (cmp.is_eq() && (minex || maxex)) {
+            return (0, 0);
+        }
+        z.lex_ranks(
+            |m| self.min.before_start(m),
+            |m| self.max.within_end(m),
+            rev,
+        )
     }
 }
 

@@ -64,7 +64,7 @@ impl Request {
                 };
             }
             Range::Score(r) => r.ranks(z),
-            Range::Lex(r) => r.ranks(z),
+            Range::Lex(r) => r.ranks(z, self.rev),
         };
         let (offset, count) = self.limit.unwrap_or((0, -1));
         if offset < 0 || (offset > 0 && offset as u64 >= len as u64) {
@@ -240,7 +240,7 @@ fn remrange(ctx: &mut Ctx<'_>, args: &[&[u8]], by: By) -> Flow {
         let (a, b) = match &range {
             Range::Rank(start, stop) => rank_span(*start, *stop, z.len()),
             Range::Score(r) => r.ranks(z),
-            Range::Lex(r) => r.ranks(z),
+            Range::Lex(r) => r.ranks(z, false),
         };
         z.remove_range(a, b)
     });

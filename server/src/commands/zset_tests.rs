@@ -145,6 +145,18 @@ fn replies_are_redis_bytes_in_resp2() {
         h.run(&["GET", "u1"]),
         "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
     );
+    // Lex ranges over different scores answer as Redis's listpack walk does.
+    assert_eq!(
+        h.run(&["ZADD", "k", "0", "a", "1", "z", "2", "b"]),
+        ":3\r\n"
+    );
+    assert_eq!(h.run(&["ZRANGEBYLEX", "k", "[c", "+"]), "*0\r\n");
+    assert_eq!(h.run(&["ZREVRANGEBYLEX", "k", "+", "[c"]), "*0\r\n");
+    assert_eq!(
+        h.run(&["ZRANGEBYLEX", "k", "[b", "+"]),
+        "*2\r\n$1\r\nz\r\n$1\r\nb\r\n"
+    );
+    assert_eq!(h.run(&["ZLEXCOUNT", "k", "(a", "[z"]), ":2\r\n");
     assert_eq!(h.run(&["TYPE", "u1"]), "+zset\r\n");
     assert_eq!(h.run(&["OBJECT", "ENCODING", "u1"]), "$8\r\nlistpack\r\n");
     h.state.cache.verify().unwrap();

@@ -236,7 +236,7 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match LexRange::parse(args[2], args[3]) {
         Ok(range) => {
             read(ctx, args[1], |z, reply| {
-                let (a, b) = z.map_or((0, 0), |z| range.ranks(z));
+                let (a, b) = z.map_or((0, 0), |z| range.ranks(z, false));
                 reply.integer((b - a) as i64)
             });
         }
