@@ -35,8 +35,17 @@ struct Request {
 /// may count from the end.
 fn rank_span(start: i64, stop: i64, len: usize) -> (usize, usize) {
     let llen = len as i64;
-    let mut start = if start < 0 { start + llen } else { start };
-    let mut end = if stop < 0 { stop + llen } else { stop };
+    // Saturating: an index near i64::MIN must not overflow (it means "before the start").
+    let mut start = if start < 0 {
+        start.saturating_add(llen)
+    } else {
+        start
+    };
+    let mut end = if stop < 0 {
+        stop.saturating_add(llen)
+    } else {
+        stop
+    };
     if start < 0 {
         start = 0;
     }

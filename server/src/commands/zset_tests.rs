@@ -157,6 +157,19 @@ fn replies_are_redis_bytes_in_resp2() {
         "*2\r\n$1\r\nz\r\n$1\r\nb\r\n"
     );
     assert_eq!(h.run(&["ZLEXCOUNT", "k", "(a", "[z"]), ":2\r\n");
+    assert_eq!(
+        h.run(&[
+            "ZRANGE",
+            "u1",
+            "-9223372036854775808",
+            "9223372036854775807"
+        ]),
+        "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    );
+    assert_eq!(
+        h.run(&["ZREMRANGEBYRANK", "nokey", "-9223372036854775808", "-1"]),
+        ":0\r\n"
+    );
     assert_eq!(h.run(&["TYPE", "u1"]), "+zset\r\n");
     assert_eq!(h.run(&["OBJECT", "ENCODING", "u1"]), "$8\r\nlistpack\r\n");
     h.state.cache.verify().unwrap();
