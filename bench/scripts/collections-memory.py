@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory of small hashes and sets: loads the same data into redis-server and into
+"""Memory of small hashes, sets and sorted sets: loads the same data into redis-server and into
 ringledger-server (each fresh, empty, no persistence) with `redis-cli --pipe`, then prints each
 process's RSS (VmRSS from /proc) before and after, and the bytes per key.
 
@@ -10,6 +10,9 @@ Workloads, N keys each (default 1,000,000), one server pair per workload:
   intsets  SADD s:<i> <10 integers>                    (intset in both)
   strsets  SADD t:<i> member:0 ... member:9            (Redis 7.0: hashtable; here too)
   strings  SET k:<i> v<i>                              (for comparison: what a key alone costs)
+  zsets    ZADD z:<i> 0 member:0 ... 99 member:99      (100 members, integer scores: listpack)
+  fzsets   ZADD f:<i> 0.1 member:0 ... 9.9 member:99   (100 members, fractional scores: listpack)
+  bigzsets ZADD b:<i> <200 integer-scored members>     (past 128 entries: skiplist)
 
 Builds nothing: run `cargo build --release -p server` first. REDIS_SERVER names the Redis
 binary (default redis-server; Debian's redis-tools ships it as redis-check-rdb, which acts as
@@ -68,6 +71,21 @@ def commands(workload, n):
             yield resp(b"SADD", b"s:%d" % i, *[(i * 10 + j) % 30000 for j in range(10)])
         elif workload == "strsets":
             yield resp(b"SADD", b"t:%d" % i, *[b"member:%d" % j for j in range(10)])
+        elif workload == "zsets":
+            args = [b"ZADD", b"z:%d" % i]
+            for j in range(100):
+                args += [b"%d" % j, b"member:%d" % j]
+            yield resp(*args)
+        elif workload == "fzsets":
+            args = [b"ZADD", b"f:%d" % i]
+            for j in range(100):
+                args += [b"%d.%d" % (j // 10, j % 10), b"member:%d" % j]
+            yield resp(*args)
+        elif workload == "bigzsets":
+            args = [b"ZADD", b"b:%d" % i]
+            for j in range(200):
+                args += [b"%d" % (j * 7 % 200), b"member:%d" % j]
+            yield resp(*args)
         else:
             yield resp(b"SET", b"k:%d" % i, b"v%07d" % (i % 10_000_000))
 

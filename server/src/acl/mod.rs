@@ -5,7 +5,7 @@
 //! - [`categories`]: the category names (Redis's, then `@ledger`, `@ledger-read`, `@ledger-write`);
 //! - [`selector`]: a permission bitmap over command ids plus key and channel patterns;
 //! - [`user`]: users and the ACL SETUSER rule language; [`describe`]: users back to rules;
-//! - [`check`]: the per-command check (a bit test while the user allows all keys);
+//! - [`check`](mod@check): the per-command check (a bit test while the user allows all keys);
 //! - [`log`]: ACL LOG, the refusals.
 //!
 //! Users live here behind a lock that only authentication and the ACL commands take. A connection

@@ -1,9 +1,10 @@
 //! What the store keeps per key: a value (a string, integer-encoded when it is a canonical
-//! integer, as Redis does; or a hash or a set), an absolute expiry time, and an access stamp
+//! integer, as Redis does; or a hash, a set or a sorted set), an absolute expiry time, and an access stamp
 //! for LRU/LFU.
 
 use super::hash::Hash;
 use super::set::Set;
+use super::zset::ZSet;
 use protocol::resp::parse_i64;
 
 /// A key's value. The collections sit in the slot as one pointer-sized handle to their
@@ -27,6 +28,7 @@ pub enum Value {
     },
     Hash(Hash),
     Set(Set),
+    ZSet(ZSet),
 }
 
 /// Longest string kept inline: what fits in a 128-byte table slot beside the key and the
@@ -48,8 +50,9 @@ impl PartialEq for Value {
             (Value::Set(a), Value::Set(b)) => {
                 a.len() == b.len() && a.iter().all(|m| m.with_bytes(|m| b.contains(m)))
             }
-            (Value::Int(_) | Value::Hash(_) | Value::Set(_), _)
-            | (_, Value::Int(_) | Value::Hash(_) | Value::Set(_)) => false,
+            (Value::ZSet(a), Value::ZSet(b)) => a.to_vec() == b.to_vec(),
+            (Value::Int(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_), _)
+            | (_, Value::Int(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_)) => false,
             _ => {
                 self.is_raw() == other.is_raw() && self.with_bytes(|a| other.with_bytes(|b| a == b))
             }
@@ -99,17 +102,18 @@ impl Value {
         match self {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
             _ => "string",
         }
     }
 
     pub fn is_string(&self) -> bool {
-        !matches!(self, Value::Hash(_) | Value::Set(_))
+        !matches!(self, Value::Hash(_) | Value::Set(_) | Value::ZSet(_))
     }
 
     fn is_raw(&self) -> bool {
         match self {
-            Value::Int(_) | Value::Hash(_) | Value::Set(_) => false,
+            Value::Int(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => false,
             Value::Inline { raw, .. } | Value::Bytes { raw, .. } => *raw,
         }
     }
@@ -118,7 +122,7 @@ impl Value {
     /// commands check the type (WRONGTYPE) before they read a value as a string.
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
-            Value::Hash(_) | Value::Set(_) => {
+            Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => {
                 debug_assert!(false, "with_bytes of a {}", self.type_name());
                 f(b"")
             }
@@ -146,6 +150,7 @@ impl Value {
             Value::Bytes { data, .. } => data.len(),
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
         }
     }
 
@@ -159,6 +164,7 @@ impl Value {
             Value::Int(_) => "int",
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
             v if !v.is_raw() && v.len() <= EMBSTR_MAX => "embstr",
             _ => "raw",
         }
@@ -171,6 +177,7 @@ impl Value {
             Value::Bytes { data, .. } => data.capacity(),
             Value::Hash(h) => h.heap_size(),
             Value::Set(s) => s.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 }
@@ -289,6 +296,7 @@ mod tests {
         // (72 bytes: the 69-byte inline string, its length, raw flag and tag).
         assert_eq!(std::mem::size_of::<Value>(), 72);
         assert!(std::mem::size_of::<Hash>() <= 64 && std::mem::size_of::<Set>() <= 64);
+        assert!(std::mem::size_of::<super::super::zset::ZSet>() <= 64);
         assert_eq!(crate::cache::table::BUCKET_BYTES, 128);
     }
 

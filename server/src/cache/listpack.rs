@@ -88,6 +88,22 @@ impl Listpack {
         self.buf.splice(end..end, &encoded);
     }
 
+    /// Inserts entries before the entry at `pos` (or at the end when `pos` is the length).
+    pub fn insert_at(&mut self, pos: usize, items: &[&[u8]]) {
+        let mut encoded =
+            Vec::with_capacity(items.iter().map(|i| Listpack::entry_size(i.len())).sum());
+        for item in items {
+            put_varint(&mut encoded, item.len());
+            encoded.extend_from_slice(item);
+        }
+        self.buf.splice(pos..pos, &encoded);
+    }
+
+    /// Bytes held (the end position).
+    pub fn byte_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Replaces the entry at `pos` with `item`.
     pub fn replace(&mut self, pos: usize, item: &[u8]) {
         let (_, end) = entry_at(self.buf.as_slice(), pos);

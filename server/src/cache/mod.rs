@@ -24,11 +24,14 @@ mod shard;
 mod short;
 mod smallbuf;
 mod table;
+pub mod zset;
+mod zset_index;
 
 pub use entry::{Entry, Value};
 pub use evict::{idle_seconds, lfu_decayed_counter, lru_clock, EvictionPolicy, Oom};
 pub use hash::Hash;
 pub use set::{Member, Set};
+pub use zset::{Scored, ZSet};
 
 use crate::state::StateOptions;
 use counter::StripedCounter;
@@ -60,6 +63,8 @@ pub struct Store {
     hash_max_listpack_entries: AtomicUsize,
     hash_max_listpack_value: AtomicUsize,
     set_max_intset_entries: AtomicUsize,
+    zset_max_listpack_entries: AtomicUsize,
+    zset_max_listpack_value: AtomicUsize,
 }
 
 /// The encoding thresholds a collection command works with (read once per command).
@@ -68,6 +73,8 @@ pub struct Limits {
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
     pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
 }
 
 /// Redis 7.0.15's compiled-in defaults (its sample redis.conf sets hash-max-listpack-entries
@@ -78,6 +85,8 @@ impl Default for Limits {
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
         }
     }
 }
@@ -124,6 +133,10 @@ impl Store {
             ),
             hash_max_listpack_value: AtomicUsize::new(Limits::default().hash_max_listpack_value),
             set_max_intset_entries: AtomicUsize::new(Limits::default().set_max_intset_entries),
+            zset_max_listpack_entries: AtomicUsize::new(
+                Limits::default().zset_max_listpack_entries,
+            ),
+            zset_max_listpack_value: AtomicUsize::new(Limits::default().zset_max_listpack_value),
         })
     }
 
@@ -425,6 +438,8 @@ impl Store {
             hash_max_listpack_entries: self.hash_max_listpack_entries.load(Ordering::Relaxed),
             hash_max_listpack_value: self.hash_max_listpack_value.load(Ordering::Relaxed),
             set_max_intset_entries: self.set_max_intset_entries.load(Ordering::Relaxed),
+            zset_max_listpack_entries: self.zset_max_listpack_entries.load(Ordering::Relaxed),
+            zset_max_listpack_value: self.zset_max_listpack_value.load(Ordering::Relaxed),
         }
     }
 
@@ -437,6 +452,10 @@ impl Store {
             .store(l.hash_max_listpack_value, Ordering::Relaxed);
         s.set_max_intset_entries
             .store(l.set_max_intset_entries, Ordering::Relaxed);
+        s.zset_max_listpack_entries
+            .store(l.zset_max_listpack_entries, Ordering::Relaxed);
+        s.zset_max_listpack_value
+            .store(l.zset_max_listpack_value, Ordering::Relaxed);
     }
 
     pub fn policy(&self) -> EvictionPolicy {

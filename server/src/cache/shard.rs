@@ -213,6 +213,8 @@ impl Shard {
             hash_max_listpack_entries: usize::MAX,
             hash_max_listpack_value: usize::MAX,
             set_max_intset_entries: usize::MAX,
+            zset_max_listpack_entries: usize::MAX,
+            zset_max_listpack_value: usize::MAX,
         };
         for (db, m) in self.dbs.iter().enumerate() {
             m.verify().map_err(|e| format!("db {db}: {e}"))?;
@@ -220,6 +222,7 @@ impl Shard {
                 let checked = match &e.value {
                     Value::Hash(h) => h.verify(&any),
                     Value::Set(s) => s.verify(&any),
+                    Value::ZSet(z) => z.verify(&any),
                     _ => Ok(()),
                 };
                 checked.map_err(|err| format!("db {db} key {:?}: {err}", k.as_slice()))?;

@@ -195,7 +195,7 @@ pub fn genpass(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// ACL DRYRUN user command [arg ...]: would the command be allowed (its arity checked first)?
+/// `ACL DRYRUN user command [arg ...]`: would the command be allowed (its arity checked first)?
 pub fn dryrun(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let Some(user) = ctx.state.acl.get(args[2]) else {
         let msg = format!("ERR User '{}' not found", lossy(args[2]));
@@ -243,7 +243,7 @@ pub fn dryrun(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// ACL LOG [count | RESET]
+/// `ACL LOG [count | RESET]`
 pub fn log(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     if args.len() > 3 {
         return syntax_error(ctx, args);

@@ -75,7 +75,7 @@ pub fn getbit(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// BITCOUNT key [start end [BYTE|BIT]]
+/// `BITCOUNT key [start end [BYTE|BIT]]`
 pub fn bitcount(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let data = ctx.state.cache.read(db, args[1], now, true, |e| match e {

@@ -1,9 +1,9 @@
-//! What the hash and set commands share: typed access to a key's hash or set (WRONGTYPE for
+//! What the hash, set and sorted set commands share: typed access to a key's hash or set (WRONGTYPE for
 //! any other type, and a collection left empty deletes its key, as in Redis), the options of
 //! HSCAN/SSCAN, and the random numbers HRANDFIELD, SPOP and SRANDMEMBER draw.
 
 use super::util::{int_arg, is, ERR_SYNTAX};
-use crate::cache::{Entry, Hash, Set, Value};
+use crate::cache::{Entry, Hash, Set, Value, ZSet};
 use std::cell::Cell;
 
 /// The key holds another type.
@@ -64,6 +64,30 @@ impl Collection for Set {
     }
     fn is_empty(&self) -> bool {
         Set::is_empty(self)
+    }
+}
+
+impl Collection for ZSet {
+    fn of(value: &Value) -> Option<&ZSet> {
+        match value {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+    fn of_mut(value: &mut Value) -> Option<&mut ZSet> {
+        match value {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+    fn into_value(self) -> Value {
+        Value::ZSet(self)
+    }
+    fn empty() -> ZSet {
+        ZSet::new()
+    }
+    fn is_empty(&self) -> bool {
+        ZSet::is_empty(self)
     }
 }
 

@@ -221,7 +221,7 @@ pub fn docs(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p]
+/// `COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p]`
 pub fn list(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let filter = match args.len() {
         2 => None,

@@ -54,6 +54,10 @@ const PARAMETERS: &[(&str, Kind)] = &[
     ("hash-max-ziplist-entries", Kind::Mutable),
     ("hash-max-ziplist-value", Kind::Mutable),
     ("set-max-intset-entries", Kind::Mutable),
+    ("zset-max-listpack-entries", Kind::Mutable),
+    ("zset-max-listpack-value", Kind::Mutable),
+    ("zset-max-ziplist-entries", Kind::Mutable),
+    ("zset-max-ziplist-value", Kind::Mutable),
 ];
 
 fn value_of(ctx: &Ctx<'_>, name: &str) -> String {
@@ -100,11 +104,17 @@ fn value_of(ctx: &Ctx<'_>, name: &str) -> String {
             s.cache.limits().hash_max_listpack_value.to_string()
         }
         "set-max-intset-entries" => s.cache.limits().set_max_intset_entries.to_string(),
+        "zset-max-listpack-entries" | "zset-max-ziplist-entries" => {
+            s.cache.limits().zset_max_listpack_entries.to_string()
+        }
+        "zset-max-listpack-value" | "zset-max-ziplist-value" => {
+            s.cache.limits().zset_max_listpack_value.to_string()
+        }
         _ => "no".into(),
     }
 }
 
-/// CONFIG GET pattern [pattern ...]
+/// `CONFIG GET pattern [pattern ...]`
 pub fn get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let mut pairs: Vec<(&str, String)> = Vec::new();
     for (name, _) in PARAMETERS {
@@ -196,7 +206,11 @@ fn apply(ctx: &Ctx<'_>, name: &str, value: &[u8], commit: bool) -> Result<(), &'
                 return Err("the append-only file is not supported by Ringledger's cache");
             }
         }
-        "hash-max-listpack-entries" | "hash-max-ziplist-entries" | "set-max-intset-entries" => {
+        "hash-max-listpack-entries"
+        | "hash-max-ziplist-entries"
+        | "set-max-intset-entries"
+        | "zset-max-listpack-entries"
+        | "zset-max-ziplist-entries" => {
             let v = protocol::resp::parse_i64(value)
                 .ok_or("argument couldn't be parsed into an integer")?;
             let v = usize::try_from(v)
@@ -205,18 +219,28 @@ fn apply(ctx: &Ctx<'_>, name: &str, value: &[u8], commit: bool) -> Result<(), &'
                 let mut l = s.cache.limits();
                 if name == "set-max-intset-entries" {
                     l.set_max_intset_entries = v;
+                } else if name.starts_with("zset") {
+                    l.zset_max_listpack_entries = v;
                 } else {
                     l.hash_max_listpack_entries = v;
                 }
                 s.cache.set_limits(l);
             }
         }
-        "hash-max-listpack-value" | "hash-max-ziplist-value" => {
+        "hash-max-listpack-value"
+        | "hash-max-ziplist-value"
+        | "zset-max-listpack-value"
+        | "zset-max-ziplist-value" => {
             // A memory value in Redis ("1kb" is accepted).
             let v = parse_size(text).map_err(|_| "argument must be a memory value")?;
             if commit {
                 let mut l = s.cache.limits();
-                l.hash_max_listpack_value = usize::try_from(v).unwrap_or(usize::MAX);
+                let v = usize::try_from(v).unwrap_or(usize::MAX);
+                if name.starts_with("zset") {
+                    l.zset_max_listpack_value = v;
+                } else {
+                    l.hash_max_listpack_value = v;
+                }
                 s.cache.set_limits(l);
             }
         }
@@ -225,7 +249,7 @@ fn apply(ctx: &Ctx<'_>, name: &str, value: &[u8], commit: bool) -> Result<(), &'
     Ok(())
 }
 
-/// CONFIG SET parameter value [parameter value ...] (all or nothing, as in Redis 7).
+/// `CONFIG SET parameter value [parameter value ...] (all or nothing, as in Redis 7).`
 pub fn set(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     if args.len() % 2 != 0 {
         ctx.error("ERR wrong number of arguments for 'config|set' command");

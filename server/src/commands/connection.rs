@@ -85,7 +85,7 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
 pub fn hello(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let mut version = None;
     let mut next = 1;
@@ -286,7 +286,7 @@ pub fn client_info(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]
+/// `CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]`
 pub fn client_list(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let mut ids: Option<Vec<u64>> = None;
     let mut only_normal = true;
@@ -335,7 +335,7 @@ pub fn client_list(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// CLIENT KILL addr:port | CLIENT KILL [ID id] [ADDR a] [LADDR a] [TYPE t] [USER u] [SKIPME yes|no]
+/// `CLIENT KILL addr:port | CLIENT KILL [ID id] [ADDR a] [LADDR a] [TYPE t] [USER u] [SKIPME yes|no]`
 pub fn client_kill(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let mut addr: Option<String> = None;
     let mut laddr: Option<String> = None;

@@ -318,7 +318,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// HSCAN key cursor [MATCH pattern] [COUNT count]
+/// `HSCAN key cursor [MATCH pattern] [COUNT count]`
 pub fn hscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let Some(cursor) = parse_cursor(args[2]) else {
         ctx.error("ERR invalid cursor");

@@ -58,7 +58,7 @@ pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     s.strip_prefix('+').unwrap_or(s).parse::<u64>().ok()
 }
 
-/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
 pub fn scan(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let Some(cursor) = parse_cursor(args[1]) else {
         ctx.error("ERR invalid cursor");
@@ -263,7 +263,7 @@ pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// FLUSHDB / FLUSHALL [ASYNC|SYNC]
+/// `FLUSHDB / FLUSHALL [ASYNC|SYNC]`
 fn flush_option_ok(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> bool {
     match args.len() {
         1 => true,

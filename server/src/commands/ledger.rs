@@ -238,12 +238,12 @@ fn human_command(ctx: &mut Ctx<'_>, args: &[&[u8]], op: Operation) -> Flow {
     Flow::Continue
 }
 
-/// LEDGER.ACCOUNT.CREATE ID id LEDGER l CODE c [FLAGS f,...] [UD128 n] [UD64 n] [UD32 n] [ID ...]
+/// `LEDGER.ACCOUNT.CREATE ID id LEDGER l CODE c [FLAGS f,...] [UD128 n] [UD64 n] [UD32 n] [ID ...]`
 pub fn account_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     human_command(ctx, args, Operation::CreateAccounts)
 }
 
-/// LEDGER.TRANSFER.CREATE ID id DEBIT a CREDIT b AMOUNT n LEDGER l CODE c [FLAGS f,...]
+/// `LEDGER.TRANSFER.CREATE ID id DEBIT a CREDIT b AMOUNT n LEDGER l CODE c [FLAGS f,...]`
 /// [PENDING_ID id] [TIMEOUT s] [UD128 n] [UD64 n] [UD32 n] [ID ...]
 pub fn transfer_create(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     human_command(ctx, args, Operation::CreateTransfers)
@@ -259,12 +259,12 @@ fn ids(args: &[&[u8]]) -> Result<Vec<u128>, String> {
     args.iter().map(|a| number::<u128>("id", a)).collect()
 }
 
-/// LEDGER.ACCOUNT.GET id [id ...]
+/// `LEDGER.ACCOUNT.GET id [id ...]`
 pub fn account_get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     human_command(ctx, args, Operation::LookupAccounts)
 }
 
-/// LEDGER.TRANSFER.GET id [id ...]
+/// `LEDGER.TRANSFER.GET id [id ...]`
 pub fn transfer_get(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     human_command(ctx, args, Operation::LookupTransfers)
 }

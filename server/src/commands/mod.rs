@@ -26,6 +26,10 @@ mod sets;
 mod strings;
 mod table;
 mod util;
+mod zset_algebra;
+mod zset_args;
+mod zset_range;
+pub mod zsets;
 
 use crate::client::ClientState;
 use crate::state::ServerState;
@@ -228,3 +232,5 @@ fn unknown_command_message(args: &[&[u8]]) -> String {
 mod collection_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zset_tests;

@@ -50,7 +50,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Shutdown
 }
 
-/// FUNCTION FLUSH [ASYNC|SYNC]: there are no functions, so there is nothing to flush.
+/// `FUNCTION FLUSH [ASYNC|SYNC]`: there are no functions, so there is nothing to flush.
 pub fn function_flush(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     match args.len() {
         2 => ctx.reply().ok(),
@@ -143,7 +143,7 @@ pub fn object_help(ctx: &mut Ctx<'_>, _args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// MEMORY USAGE key [SAMPLES count]
+/// `MEMORY USAGE key [SAMPLES count]`
 pub fn memory_usage(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let mut j = 3;
     while j < args.len() {

@@ -376,7 +376,7 @@ pub fn sdiffstore(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     set_op_store(ctx, args[1], &args[2..], Op::Diff)
 }
 
-/// SINTERCARD numkeys key [key ...] [LIMIT limit]
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`
 pub fn sintercard(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let numkeys = match int_arg(args[1]) {
         Ok(n) if n > 0 => n as u64,
@@ -423,7 +423,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// SSCAN key cursor [MATCH pattern] [COUNT count]
+/// `SSCAN key cursor [MATCH pattern] [COUNT count]`
 pub fn sscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let Some(cursor) = parse_cursor(args[2]) else {
         ctx.error("ERR invalid cursor");

@@ -267,7 +267,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     Flow::Continue
 }
 
-/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
+/// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`
 pub fn getex(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Flow {
     let opts = match parse_options(args, 2, false) {
         Ok(o) => o,

@@ -10,7 +10,8 @@ failure that now passes, and on a unit that times out or dies. Prints per-unit c
 import argparse, os, re, socket, subprocess, sys, tempfile, time
 
 UNITS = ["unit/type/incr", "unit/type/string", "unit/expire", "unit/keyspace", "unit/protocol",
-         "unit/quit", "unit/info-command", "unit/scan", "unit/type/hash", "unit/type/set"]
+         "unit/quit", "unit/info-command", "unit/scan", "unit/type/hash", "unit/type/set",
+         "unit/type/zset"]
 TAGS = "-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:reset"
 HERE = os.path.dirname(os.path.abspath(__file__))
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -121,7 +122,9 @@ def main():
                 if kind in ("err", "exception") and name not in allowed:
                     problems.append(f"{unit}: unexpected [{kind}]: {name}")
             for name, reason in allowed.items():
-                if name in passed:
+                # A name can run more than once (zset.tcl runs its tests per encoding, some
+                # with a literal "$encoding" in the name): it is fixed only when no run failed.
+                if name in passed and name not in failed:
                     problems.append(f"{unit}: expected failure now passes (remove it from the list): {name}")
                 elif name not in failed:
                     problems.append(f"{unit}: expected failure did not run (stale entry?): {name}")
