@@ -2,8 +2,10 @@
 //! any other type, and a collection left empty deletes its key, as in Redis), the options of
 //! HSCAN/SSCAN, and the random numbers HRANDFIELD, SPOP and SRANDMEMBER draw.
 
-use super::util::{int_arg, is, ERR_SYNTAX};
+use super::util::{int_arg, is, ERR_SYNTAX, ERR_WRONGTYPE};
+use super::Ctx;
 use crate::cache::{Entry, Hash, Set, Value, ZSet};
+use protocol::resp::Reply;
 use std::cell::Cell;
 
 /// The key holds another type.
@@ -96,6 +98,27 @@ pub fn typed<C: Collection>(entry: Option<&Entry>) -> Result<Option<&C>, WrongTy
     match entry {
         None => Ok(None),
         Some(e) => C::of(&e.value).map(Some).ok_or(WrongType),
+    }
+}
+
+/// Reads the collection of type `C` at `key` (None when the key is absent) under its shard's
+/// lock, with the reply at hand; None after a WRONGTYPE reply.
+pub fn read<C: Collection, R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(Option<&C>, &mut Reply<'_>) -> R,
+) -> Option<R> {
+    let (db, now) = (ctx.client.db, ctx.now_ms);
+    let mut reply = Reply::new(ctx.out, ctx.client.resp());
+    let r = ctx.state.cache.read(db, key, now, true, |e| {
+        typed::<C>(e).map(|c| f(c, &mut reply))
+    });
+    match r {
+        Ok(r) => Some(r),
+        Err(WrongType) => {
+            ctx.error(ERR_WRONGTYPE);
+            None
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Hash commands (Redis 7.0's t_hash.c): replies, errors and edge cases as Redis's.
 
 use super::collection::{
-    modify, random_below, random_positions, scan_options, typed, WrongType, MAX_REPEATED_PICKS,
+    modify, random_below, random_positions, scan_options, WrongType, MAX_REPEATED_PICKS,
 };
 use super::keyspace::parse_cursor;
 use super::strings::{decimal_arg, float_sum};
@@ -13,24 +13,13 @@ use crate::cache::glob::glob_match;
 use crate::cache::Hash;
 use protocol::resp::{parse_i64, Reply};
 
-/// Reads the hash at `key` (None if absent) under its shard's lock.
+/// Reads the hash at `key` (None when absent); None after a WRONGTYPE reply.
 fn read<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     f: impl FnOnce(Option<&Hash>, &mut Reply<'_>) -> R,
 ) -> Option<R> {
-    let (db, now) = (ctx.client.db, ctx.now_ms);
-    let mut reply = Reply::new(ctx.out, ctx.client.resp());
-    let r = ctx.state.cache.read(db, key, now, true, |e| {
-        typed::<Hash>(e).map(|h| f(h, &mut reply))
-    });
-    match r {
-        Ok(r) => Some(r),
-        Err(WrongType) => {
-            ctx.error(ERR_WRONGTYPE);
-            None
-        }
-    }
+    super::collection::read(ctx, key, f)
 }
 
 /// Modifies the hash at `key` (created when `create`); None after a WRONGTYPE reply, and

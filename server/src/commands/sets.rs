@@ -14,23 +14,13 @@ use protocol::resp::Reply;
 
 const ERR_NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 
+/// Reads the set at `key` (None when absent); None after a WRONGTYPE reply.
 fn read<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     f: impl FnOnce(Option<&Set>, &mut Reply<'_>) -> R,
 ) -> Option<R> {
-    let (db, now) = (ctx.client.db, ctx.now_ms);
-    let mut reply = Reply::new(ctx.out, ctx.client.resp());
-    let r = ctx.state.cache.read(db, key, now, true, |e| {
-        typed::<Set>(e).map(|s| f(s, &mut reply))
-    });
-    match r {
-        Ok(r) => Some(r),
-        Err(WrongType) => {
-            ctx.error(ERR_WRONGTYPE);
-            None
-        }
-    }
+    super::collection::read(ctx, key, f)
 }
 
 /// Modifies the set at `key`, handing `f` the reply too; None after a WRONGTYPE reply.

@@ -2,7 +2,7 @@
 //! t_zset.c parses them (with its exact errors), typed access to a key's zset, and the
 //! replies of element lists (flat in RESP2, [member, score] pairs in RESP3).
 
-use super::collection::{modify, typed, WrongType};
+use super::collection::{modify, WrongType};
 use super::util::ERR_WRONGTYPE;
 use super::Ctx;
 use crate::cache::{Scored, ZSet};
@@ -228,18 +228,7 @@ pub fn read<R>(
     key: &[u8],
     f: impl FnOnce(Option<&ZSet>, &mut Reply<'_>) -> R,
 ) -> Option<R> {
-    let (db, now) = (ctx.client.db, ctx.now_ms);
-    let mut reply = Reply::new(ctx.out, ctx.client.resp());
-    let r = ctx.state.cache.read(db, key, now, true, |e| {
-        typed::<ZSet>(e).map(|z| f(z, &mut reply))
-    });
-    match r {
-        Ok(r) => Some(r),
-        Err(WrongType) => {
-            ctx.error(ERR_WRONGTYPE);
-            None
-        }
-    }
+    super::collection::read(ctx, key, f)
 }
 
 /// Modifies the zset at `key` (created empty when `create`; deleted when left empty);
